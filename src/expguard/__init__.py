@@ -1,0 +1,70 @@
+"""expguard: the auditable bridge between experiment assignment and exposure.
+
+>>> import expguard
+>>> sorted(expguard.MODELS)[:1]
+['fct_experiment_exposure_quality_daily']
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .config import RunConfig, Source, Variables, build_config
+from .constants import CORE_MODELS
+from .errors import ConfigError, ContractError, EngineError, ExpguardError, InputError, LockError
+from .pipeline import RunResult
+
+__all__ = [
+    "run", "compile_model", "MODELS", "RunConfig", "RunResult", "Source", "Variables",
+    "ExpguardError", "ConfigError", "ContractError", "EngineError", "InputError", "LockError",
+]
+__version__ = "0.1.0"
+
+MODELS = CORE_MODELS
+
+
+def run(
+    events: str | Source,
+    assignments: str | Source,
+    *,
+    output_dir: str | None = None,
+    database: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    events_columns: Mapping[str, str] | None = None,
+    assignments_columns: Mapping[str, str] | None = None,
+    engine: Mapping[str, Any] | None = None,
+    lock_timeout: float = 60.0,
+) -> RunResult:
+    """Build every model, as ``expguard run`` does, and return what was built.
+
+    Args:
+        events: the event stream: a file or glob, or ``DBFILE::TABLE``.
+        assignments: the assignment table, in the same forms.
+        output_dir: folder for one Parquet file per model.
+        database: DuckDB file for one table per model (default ``expguard.duckdb`` when
+            ``output_dir`` is not given either).
+        vars: variables by name, e.g. ``{"exp_exposure_max_days_after_assignment": 14}``.
+        events_columns: column mapping for the events, canonical name -> SQL expression.
+        assignments_columns: column mapping for the assignments.
+        engine: engine settings: ``name``, ``threads``, ``memory_limit``, ``temp_directory``.
+        lock_timeout: seconds to wait for another run writing the same outputs.
+    """
+    from .pipeline import run as run_pipeline
+
+    config = build_config(
+        events=events,
+        assignments=assignments,
+        events_columns=events_columns,
+        assignments_columns=assignments_columns,
+        vars=vars,
+        engine=engine,
+        output={"dir": output_dir, "database": database},
+    )
+    return run_pipeline(config, lock_timeout=lock_timeout)
+
+
+def compile_model(name: str, dialect: str = "duckdb", vars: Mapping[str, Any] | None = None) -> str:
+    """The SQL of one model with the variables bound, in ``dialect``."""
+    from .compile import compile_model as _compile
+
+    return _compile(name, Variables().with_values(vars or {}).as_dict(), dialect, pretty=True)

@@ -1,0 +1,221 @@
+"""The ``expguard`` command line. Thin: each command calls one function of the package.
+
+Errors a user can fix print one line to stderr (``expguard: error: ...``) and exit 2; an
+unexpected failure exits 1 with one line too. ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from .errors import ExpguardError
+
+DEFAULT_PROJECT = "expguard.toml"
+
+
+def _console(quiet: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=quiet, highlight=False)
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ExpguardError into one line on stderr and a non-zero exit, unless --debug."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = kwargs.get("debug", False)
+        try:
+            return command(*args, **kwargs)
+        except ExpguardError as error:
+            if debug:
+                raise
+            click.echo(f"expguard: error: {error.one_line()}", err=True)
+            sys.exit(error.exit_code)
+        except KeyboardInterrupt:
+            click.echo("expguard: interrupted; earlier outputs are unchanged", err=True)
+            sys.exit(130)
+        except Exception as error:  # noqa: BLE001 - the last line of defence for a user
+            if debug:
+                raise
+            message = " ".join(f"{type(error).__name__}: {error}".split())[:400]
+            click.echo(f"expguard: internal error: {message} (run with --debug for the traceback)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by every command that reads inputs (run, and later diagnose)."""
+    options = [
+        click.option("--project", "project", type=click.Path(dir_okay=False), default=None,
+                     help=f"Project file (default: ./{DEFAULT_PROJECT} when it exists)."),
+        click.option("--events", "events", default=None,
+                     help="Event stream: a Parquet/CSV/JSON-lines file or glob, or DBFILE::TABLE."),
+        click.option("--assignments", "assignments", default=None,
+                     help="Assignments: a Parquet/CSV/JSON-lines file or glob, or DBFILE::TABLE."),
+        click.option("--events-format", type=click.Choice(["parquet", "csv", "json"]), default=None,
+                     help="Format of --events when its name does not tell."),
+        click.option("--assignments-format", type=click.Choice(["parquet", "csv", "json"]), default=None,
+                     help="Format of --assignments when its name does not tell."),
+        click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
+                     help="Set a variable (repeatable), e.g. --var exp_exposure_max_days_after_assignment=14."),
+        click.option("--engine", default=None, help="Engine: duckdb (default)."),
+        click.option("--threads", type=int, default=None, help="Engine threads (default: all cores)."),
+        click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk."),
+        click.option("--temp-directory", default=None, help="Where the engine spills (default: a private temp folder)."),
+        click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def config_from_options(
+    project: str | None,
+    events: str | None,
+    assignments: str | None,
+    events_format: str | None,
+    assignments_format: str | None,
+    var: tuple[str, ...],
+    engine: str | None,
+    threads: int | None,
+    memory_limit: str | None,
+    temp_directory: str | None,
+    output_dir: str | None = None,
+    database: str | None = None,
+):
+    """Merge the project file (if any) with the command-line options, which win."""
+    from .config import Source, build_config, load_project, parse_var_options
+
+    settings: dict[str, Any] = {}
+    if project is not None or Path(DEFAULT_PROJECT).exists():
+        settings = load_project(project or DEFAULT_PROJECT)
+    if events is not None:
+        settings["events"] = Source.parse(events, events_format)
+    if assignments is not None:
+        settings["assignments"] = Source.parse(assignments, assignments_format)
+    variables = dict(settings.get("vars", {}))
+    variables.update(parse_var_options(var))
+    settings["vars"] = variables
+    engine_settings = dict(settings.get("engine", {}))
+    for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):
+        if value is not None:
+            engine_settings[key] = value
+    settings["engine"] = engine_settings
+    output = dict(settings.get("output", {}))
+    if output_dir is not None or database is not None:
+        output = {"dir": output_dir, "database": database}
+    settings["output"] = output
+    return build_config(**settings)
+
+
+def progress_printer(console) -> Callable[[str, dict], None]:
+    def show(event: str, info: dict) -> None:
+        if event == "prepare":
+            console.print("[dim]reading inputs and checking contracts[/dim]")
+        elif event == "model_done":
+            console.print(f"  [green]built[/green] {info['name']:<40} {info['rows']:>12,} rows {info['seconds']:>8.2f} s")
+        elif event == "write":
+            console.print("[dim]writing outputs[/dim]")
+
+    return show
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="expguard")
+def main() -> None:
+    """expguard: validate A/B-test exposures against assignments.
+
+    \b
+    Example:
+      expguard demo
+      expguard run --events events.parquet --assignments assignments.parquet --output-dir out/
+    """
+
+
+@main.command()
+@input_options
+@click.option("--output-dir", default=None, help="Write one Parquet file per model here (created if missing).")
+@click.option("--database", default=None, help="Write one table per model into this DuckDB file (default: expguard.duckdb when --output-dir is not given).")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@handle_errors
+def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet: bool, debug: bool, **options: Any) -> None:
+    """Build the exposure-validation models from an event stream and assignments.
+
+    \b
+    Example:
+      expguard run --events events.parquet --assignments assignments.parquet \\
+          --output-dir out/ --var exp_exposure_max_days_after_assignment=14
+    With no --events/--assignments, the sources come from ./expguard.toml.
+    """
+    from .pipeline import run as run_pipeline
+
+    config = config_from_options(**options, output_dir=output_dir, database=database)
+    console = _console(quiet)
+    result = run_pipeline(config, progress=progress_printer(console), lock_timeout=lock_timeout)
+    where = [str(p.parent) for p in result.parquet_files[:1]] + ([str(result.database)] if result.database else [])
+    console.print(f"[bold]done[/bold] in {result.seconds:.1f} s; wrote {', '.join(where)}")
+
+
+@main.command()
+@click.option("--dir", "directory", default="expguard-demo", show_default=True, help="Folder for the demo data and outputs.")
+@click.option("--events", "n_events", type=click.IntRange(min=1000), default=200_000, show_default=True, help="How many events to generate.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (the same seed gives the same data).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the summary table.")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@handle_errors
+def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> None:
+    """Generate a realistic seeded dataset with known defects, run the pipeline, show a summary.
+
+    \b
+    Example:
+      expguard demo --events 1000000 --dir /tmp/demo
+    """
+    from .demo import run_demo
+
+    console = _console(quiet)
+    summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console))
+    from rich.console import Console
+
+    Console(highlight=False).print(summary)
+
+
+@main.command(name="compile")
+@click.argument("model", required=False)
+@click.option("--dialect", default="duckdb", show_default=True,
+              help="duckdb, spark, databricks, snowflake, bigquery, trino or postgres.")
+@click.option("--all", "all_models", is_flag=True, help="Every model, in dependency order.")
+@click.option("--var", "var", multiple=True, metavar="NAME=VALUE", help="Set a variable (repeatable).")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+@handle_errors
+def compile_command(model: str | None, dialect: str, all_models: bool, var: tuple[str, ...], debug: bool) -> None:
+    """Print a model's SQL with the variables bound, in a dialect, for auditing.
+
+    \b
+    Example:
+      expguard compile int_experiment_exposures_deduped --dialect spark
+      expguard compile --all --dialect duckdb --var exp_exposure_event_name=exposure
+    """
+    from .compile import compile_model
+    from .config import Variables, parse_var_options
+    from .errors import ConfigError
+    from .project import load_models
+
+    variables = Variables().with_values(parse_var_options(var)).as_dict()
+    if all_models == (model is not None):
+        raise ConfigError("give one MODEL or --all")
+    names = list(load_models()) if all_models else [model]
+    for name in names:
+        click.echo(f"-- model: {name}")
+        click.echo(compile_model(name, variables, dialect, pretty=True) + ";\n")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

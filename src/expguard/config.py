@@ -1,0 +1,387 @@
+"""Settings, their defaults and their validation, in one place.
+
+Everything a run needs is a frozen dataclass: :class:`Variables` (the SPEC's variables),
+:class:`ColumnMapping` (canonical column -> SQL expression over a source),
+:class:`Source`, :class:`EngineSettings`, :class:`Outputs` and :class:`RunConfig`.
+Values from ``expguard.toml``, ``--var NAME=VALUE`` and keyword arguments all pass through
+the same validators, so a wrong value gets the same one-line message wherever it came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .constants import ASSIGNMENT_COLUMNS
+from .errors import ConfigError
+
+# Upper bounds keep the window arithmetic far from timestamp overflow on every engine.
+MAX_GRACE_MINUTES = 100 * 366 * 24 * 60
+MAX_WINDOW_DAYS = 100 * 366
+
+
+def _non_negative_int(name: str, value: Any, maximum: int) -> int:
+    """Parse a non-negative integer; refuse booleans, fractions and text that is not a number.
+
+    >>> _non_negative_int("x", "30", 100)
+    30
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"variable {name} must be a non-negative integer, got {value!r}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and re.fullmatch(r"\s*\+?\d+\s*", value):
+        number = int(value)
+    else:
+        raise ConfigError(f"variable {name} must be a non-negative integer, got {value!r}")
+    if number < 0:
+        raise ConfigError(f"variable {name} must be a non-negative integer, got {value!r}")
+    if number > maximum:
+        raise ConfigError(f"variable {name} must be at most {maximum}, got {value!r}")
+    return number
+
+
+def _event_name(name: str, value: Any) -> str:
+    if not isinstance(value, str) or value == "":
+        raise ConfigError(f"variable {name} must be a non-empty string, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class Variables:
+    """The SPEC's variables. Bound into the SQL as literals by :mod:`expguard.compile`."""
+
+    exp_exposure_event_name: str = "experiment_viewed"
+    exp_allow_pre_assignment_exposure_grace_minutes: int = 5
+    exp_exposure_max_days_after_assignment: int = 30
+
+    def __post_init__(self) -> None:
+        _event_name("exp_exposure_event_name", self.exp_exposure_event_name)
+        _non_negative_int(
+            "exp_allow_pre_assignment_exposure_grace_minutes",
+            self.exp_allow_pre_assignment_exposure_grace_minutes,
+            MAX_GRACE_MINUTES,
+        )
+        _non_negative_int(
+            "exp_exposure_max_days_after_assignment",
+            self.exp_exposure_max_days_after_assignment,
+            MAX_WINDOW_DAYS,
+        )
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    def with_values(self, values: Mapping[str, Any]) -> "Variables":
+        """Return a copy with ``values`` applied; text values are parsed as the variable's type.
+
+        >>> Variables().with_values({"exp_exposure_max_days_after_assignment": "7"}).exp_exposure_max_days_after_assignment
+        7
+        """
+        parsed: dict[str, Any] = {}
+        for name, value in values.items():
+            if name not in self.names():
+                known = ", ".join(self.names())
+                raise ConfigError(f"unknown variable {name!r}; known variables: {known}")
+            if name == "exp_exposure_event_name":
+                parsed[name] = _event_name(name, value)
+            else:
+                maximum = MAX_GRACE_MINUTES if "grace" in name else MAX_WINDOW_DAYS
+                parsed[name] = _non_negative_int(name, value, maximum)
+        return dataclasses.replace(self, **parsed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def parse_var_options(options: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """Parse ``NAME=VALUE`` strings from ``--var``.
+
+    >>> parse_var_options(["exp_exposure_max_days_after_assignment=14"])
+    {'exp_exposure_max_days_after_assignment': '14'}
+    """
+    values: dict[str, str] = {}
+    for option in options:
+        name, sep, value = option.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--var takes NAME=VALUE, got {option!r}")
+        values[name.strip()] = value
+    return values
+
+
+# Default column mapping: canonical column -> SQL expression (DuckDB dialect) over the source.
+# The two ids are read from the JSON text in ``properties``; invalid JSON yields null, so the
+# event is kept and labelled missing_experiment_id by the staging model.
+DEFAULT_EVENT_MAPPING: dict[str, str] = {
+    "event_id": "event_id",
+    "event_name": "event_name",
+    "unit_id": "unit_id",
+    "event_ts": "event_ts",
+    "properties": "properties",
+    "experiment_id": "case when json_valid(properties) then json_extract_string(properties, '$.experiment_id') end",
+    "variation_id": "case when json_valid(properties) then json_extract_string(properties, '$.variation_id') end",
+}
+DEFAULT_ASSIGNMENT_MAPPING: dict[str, str] = {name: name for name in ASSIGNMENT_COLUMNS}
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Canonical column -> SQL expression over the source table (one expression, no statement).
+
+    In the default ``experiment_id`` and ``variation_id`` expressions, ``properties`` means the
+    mapped ``properties`` column; every user-given expression is over the source's own columns.
+    """
+
+    expressions: Mapping[str, str]
+    defaults: Mapping[str, str]
+
+    @classmethod
+    def for_events(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
+        return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events")
+
+    @classmethod
+    def for_assignments(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
+        return cls._build(DEFAULT_ASSIGNMENT_MAPPING, overrides or {}, "assignments")
+
+    @classmethod
+    def _build(cls, defaults: Mapping[str, str], overrides: Mapping[str, Any], what: str) -> "ColumnMapping":
+        expressions = dict(defaults)
+        for name, value in overrides.items():
+            if name not in defaults:
+                raise ConfigError(
+                    f"unknown {what} column {name!r} in the column mapping; known: {', '.join(defaults)}"
+                )
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"{what} column {name!r} must map to a SQL expression (text), got {value!r}")
+            expressions[name] = value
+        return cls(expressions=expressions, defaults=dict(defaults))
+
+    def is_default(self, name: str) -> bool:
+        return self.expressions[name] == self.defaults[name]
+
+
+_FORMATS = {
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+}
+FORMATS = ("parquet", "csv", "json")
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where an input comes from: a file or glob (``path``), or a table in a database file.
+
+    ``Source.parse("warehouse.duckdb::raw.events")`` names table ``raw.events`` of that file.
+    """
+
+    path: str | None = None
+    table: str | None = None
+    database: str | None = None
+    format: str | None = None
+
+    @classmethod
+    def parse(cls, text: str, fmt: str | None = None) -> "Source":
+        """Parse a command-line source: ``PATH`` (file or glob) or ``DBFILE::TABLE``.
+
+        >>> Source.parse("w.duckdb::raw.events")
+        Source(path=None, table='raw.events', database='w.duckdb', format=None)
+        >>> Source.parse("events/*.parquet").resolved_format()
+        'parquet'
+        """
+        if not text or not text.strip():
+            raise ConfigError("an input path is empty")
+        if "::" in text:
+            database, _, table = text.partition("::")
+            if not table:
+                raise ConfigError(f"input {text!r}: expected DBFILE::TABLE, the table is missing")
+            return cls(table=table, database=database or None, format=fmt)
+        return cls(path=text, format=fmt)
+
+    def resolved_format(self) -> str | None:
+        if self.path is None:
+            return None
+        if self.format:
+            if self.format not in FORMATS:
+                raise ConfigError(f"unknown input format {self.format!r}; known: {', '.join(FORMATS)}")
+            return self.format
+        name = self.path.lower()
+        for suffix in (".gz", ".zst"):
+            name = name.removesuffix(suffix)
+        for ext, fmt in _FORMATS.items():
+            if name.endswith(ext):
+                return fmt
+        raise ConfigError(
+            f"cannot tell the format of {self.path!r} from its name; "
+            f"use a .parquet, .csv or .jsonl name, or give the format ({', '.join(FORMATS)})"
+        )
+
+    def describe(self) -> str:
+        if self.path is not None:
+            return self.path
+        return f"{self.database}::{self.table}" if self.database else str(self.table)
+
+    @classmethod
+    def from_toml(cls, what: str, value: Any) -> "Source":
+        if isinstance(value, str):
+            return cls.parse(value)
+        if not isinstance(value, dict):
+            raise ConfigError(f"[{what}] must be a table with path or table, got {value!r}")
+        allowed = {"path", "table", "database", "format", "columns"}
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r} in [{what}]; known: {', '.join(sorted(allowed))}")
+        if bool(value.get("path")) == bool(value.get("table")):
+            raise ConfigError(f"[{what}] needs exactly one of path or table")
+        source = cls(
+            path=value.get("path"), table=value.get("table"), database=value.get("database"), format=value.get("format")
+        )
+        source.resolved_format()
+        return source
+
+
+_MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)\s*$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """Engine choice and the DuckDB settings that matter at scale."""
+
+    name: str = "duckdb"
+    threads: int | None = None
+    memory_limit: str | None = None
+    temp_directory: str | None = None
+
+    def __post_init__(self) -> None:
+        from .engines import ENGINES
+
+        if self.name not in ENGINES:
+            raise ConfigError(f"unknown engine {self.name!r}; known: {', '.join(ENGINES)}")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise ConfigError(f"engine threads must be a positive integer, got {self.threads!r}")
+        if self.memory_limit is not None and not (
+            isinstance(self.memory_limit, str) and _MEMORY.match(self.memory_limit)
+        ):
+            raise ConfigError(f"engine memory_limit must look like '2GB' or '512MiB', got {self.memory_limit!r}")
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Where models go: a DuckDB database file and/or a folder of Parquet files."""
+
+    database: str | None = None
+    output_dir: str | None = None
+
+    def resolved(self) -> "Outputs":
+        # With neither given, the default is the database file expguard.duckdb.
+        if self.database is None and self.output_dir is None:
+            return Outputs(database="expguard.duckdb")
+        return self
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one run needs."""
+
+    events: Source
+    assignments: Source
+    event_mapping: ColumnMapping = field(default_factory=ColumnMapping.for_events)
+    assignment_mapping: ColumnMapping = field(default_factory=ColumnMapping.for_assignments)
+    variables: Variables = field(default_factory=Variables)
+    engine: EngineSettings = field(default_factory=EngineSettings)
+    outputs: Outputs = field(default_factory=Outputs)
+
+
+_TOP_KEYS = {"events", "assignments", "vars", "engine", "output"}
+
+
+def load_project(path: str | Path) -> dict[str, Any]:
+    """Read and validate ``expguard.toml``; return keyword arguments for :func:`build_config`."""
+    path = Path(path)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"project file {str(path)!r} not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"project file {str(path)!r} is not valid TOML: {error}") from None
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise ConfigError(f"unknown section {unknown[0]!r} in {path}; known: {', '.join(sorted(_TOP_KEYS))}")
+    base = path.parent
+    result: dict[str, Any] = {}
+    for what in ("events", "assignments"):
+        if what in data:
+            section = data[what]
+            source = Source.from_toml(what, section)
+            if source.path and not Path(source.path).is_absolute() and "://" not in source.path:
+                source = dataclasses.replace(source, path=str(base / source.path))
+            if source.database and not Path(source.database).is_absolute():
+                source = dataclasses.replace(source, database=str(base / source.database))
+            result[what] = source
+            if isinstance(section, dict) and "columns" in section:
+                if not isinstance(section["columns"], dict):
+                    raise ConfigError(f"[{what}.columns] must be a table of column = expression")
+                result[f"{what}_columns"] = section["columns"]
+    if "vars" in data:
+        if not isinstance(data["vars"], dict):
+            raise ConfigError("[vars] must be a table of name = value")
+        result["vars"] = data["vars"]
+    if "engine" in data:
+        engine = data["engine"]
+        allowed = {f.name for f in dataclasses.fields(EngineSettings)}
+        unknown = sorted(set(engine) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r} in [engine]; known: {', '.join(sorted(allowed))}")
+        result["engine"] = engine
+    if "output" in data:
+        output = data["output"]
+        allowed = {"database", "dir"}
+        unknown = sorted(set(output) - allowed)
+        if unknown:
+            raise ConfigError(f"unknown key {unknown[0]!r} in [output]; known: database, dir")
+        for key in allowed & set(output):
+            if not Path(output[key]).is_absolute():
+                output[key] = str(base / output[key])
+        result["output"] = output
+    return result
+
+
+def build_config(
+    *,
+    events: Source | str | None = None,
+    assignments: Source | str | None = None,
+    events_columns: Mapping[str, Any] | None = None,
+    assignments_columns: Mapping[str, Any] | None = None,
+    vars: Mapping[str, Any] | None = None,
+    engine: Mapping[str, Any] | None = None,
+    output: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`."""
+    if events is None or assignments is None:
+        missing = "events" if events is None else "assignments"
+        raise ConfigError(f"no {missing} input given (use --{missing} PATH or [{missing}] in expguard.toml)")
+    events = Source.parse(events) if isinstance(events, str) else events
+    assignments = Source.parse(assignments) if isinstance(assignments, str) else assignments
+    events.resolved_format()
+    assignments.resolved_format()
+    output = dict(output or {})
+    return RunConfig(
+        events=events,
+        assignments=assignments,
+        event_mapping=ColumnMapping.for_events(events_columns),
+        assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
+        variables=Variables().with_values(vars or {}),
+        engine=EngineSettings(**(engine or {})),
+        outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
+    )

@@ -1,0 +1,111 @@
+"""Input contracts, checked before any model runs. Each check is a query for the offending rows.
+
+A violation raises :class:`~expguard.errors.ContractError` with a one-line reason, the number
+of offending rows and up to five examples, before anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from .constants import ASSIGNMENTS
+from .engines.base import Engine
+from .errors import ContractError
+
+MAX_EXAMPLES = 5
+
+
+@dataclass(frozen=True)
+class Check:
+    """One contract: ``count_sql`` counts violations, ``examples_sql`` shows some of them."""
+
+    name: str
+    reason: str
+    count_sql: str
+    examples_sql: str
+
+
+_ID_COLUMNS = ("experiment_id", "unit_id", "variation_id")
+
+ASSIGNMENT_CHECKS: tuple[Check, ...] = (
+    *(
+        Check(
+            name=f"{column}_not_null",
+            reason=f"{ASSIGNMENTS}.{column} is null",
+            count_sql=f"select count(*) as n from {ASSIGNMENTS} where {column} is null",
+            examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
+            f"from {ASSIGNMENTS} where {column} is null order by experiment_id, unit_id",
+        )
+        for column in _ID_COLUMNS
+    ),
+    Check(
+        name="assigned_at_not_null",
+        reason=f"{ASSIGNMENTS}.assigned_at is null or not a readable timestamp",
+        count_sql=f"select count(*) as n from {ASSIGNMENTS} where assigned_at is null",
+        examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
+        f"from {ASSIGNMENTS} where assigned_at is null order by experiment_id, unit_id",
+    ),
+    *(
+        Check(
+            name=f"{column}_not_blank",
+            reason=f"{ASSIGNMENTS}.{column} is empty or all spaces",
+            count_sql=f"select count(*) as n from {ASSIGNMENTS} where trim({column}, ' ') = ''",
+            examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
+            f"from {ASSIGNMENTS} where trim({column}, ' ') = '' order by experiment_id, unit_id",
+        )
+        for column in _ID_COLUMNS
+    ),
+    Check(
+        name="experiment_unit_unique",
+        reason=f"{ASSIGNMENTS} has more than one row for the same (experiment_id, unit_id)",
+        count_sql=f"select count(*) as n from (select experiment_id, unit_id from {ASSIGNMENTS} "
+        f"group by experiment_id, unit_id having count(*) > 1) as d",
+        examples_sql=f"select experiment_id, unit_id, count(*) as row_count from {ASSIGNMENTS} "
+        f"group by experiment_id, unit_id having count(*) > 1 order by experiment_id, unit_id",
+    ),
+)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_examples(rows: list[dict[str, Any]]) -> str:
+    """Rows as ``(col=value, ...)`` groups on one line.
+
+    >>> format_examples([{"unit_id": "u1", "row_count": 2}])
+    "(unit_id='u1', row_count=2)"
+    """
+    return "; ".join("(" + ", ".join(f"{k}={_show(v)}" for k, v in row.items()) + ")" for row in rows)
+
+
+def run_check(engine: Engine, check: Check) -> None:
+    """Raise ContractError when ``check`` finds offending rows."""
+    count = engine.fetch(sqlglot.parse_one(check.count_sql, read="duckdb"))[0]["n"]
+    if not count:
+        return
+    examples = engine.fetch(sqlglot.parse_one(check.examples_sql, read="duckdb").limit(MAX_EXAMPLES))
+    noun = "row" if count == 1 else "rows"
+    if check.name == "experiment_unit_unique":
+        noun = "duplicated pair" if count == 1 else "duplicated pairs"
+    raise ContractError(f"contract violated: {check.reason} ({count} {noun}); examples: {format_examples(examples)}")
+
+
+def check_assignments(engine: Engine) -> None:
+    """Every assignment contract of SPEC.md, in a stable order (the first violation stops the run)."""
+    totals = engine.fetch(
+        exp.select(
+            *(
+                exp.Subquery(this=sqlglot.parse_one(check.count_sql, read="duckdb")).as_(check.name)
+                for check in ASSIGNMENT_CHECKS
+            )
+        )
+    )[0]
+    for check in ASSIGNMENT_CHECKS:
+        if totals[check.name]:
+            run_check(engine, check)

@@ -1,0 +1,107 @@
+"""The small interface every engine implements, after SQLMesh's engine adapters.
+
+An engine registers raw sources as relations, describes a query's column types (as coarse
+categories that the input layer understands), materializes a model from a parsed query, and
+writes finished models out. SQL is rendered last, in the engine's dialect.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from sqlglot import exp
+
+from ..compile import to_sql
+from ..config import EngineSettings, Source
+
+# Coarse type categories shared by all engines.
+STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTHER = (
+    "string",
+    "timestamp",
+    "timestamptz",
+    "date",
+    "integer",
+    "float",
+    "boolean",
+    "nested",
+    "null",
+    "other",
+)
+
+
+class Engine(abc.ABC):
+    """Base class. Subclasses set ``NAME`` and ``DIALECT`` and implement the abstract methods."""
+
+    NAME: str = ""
+    DIALECT: str = ""
+
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+
+    # -- SQL ---------------------------------------------------------------------------------
+    def render(self, query: exp.Expression) -> str:
+        """The query as SQL text in this engine's dialect."""
+        return to_sql(query, self.DIALECT)
+
+    # -- inputs ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def register_source(self, name: str, source: Source) -> None:
+        """Expose ``source`` (a file, glob or table) as relation ``name``, all columns as read."""
+
+    @abc.abstractmethod
+    def describe(self, query: exp.Query) -> dict[str, tuple[str, str]]:
+        """Column name -> (type category, engine type name) of a query's result."""
+
+    @abc.abstractmethod
+    def create_view(self, name: str, query: exp.Query) -> None:
+        """Create (or replace) a temporary view."""
+
+    # -- models ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def materialize(self, name: str, query: exp.Query) -> int:
+        """Build table ``name`` from ``query``; return its row count."""
+
+    @abc.abstractmethod
+    def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
+        """Run a (small) query and return its rows as dicts."""
+
+    @abc.abstractmethod
+    def to_arrow(self, name: str) -> pa.Table:
+        """The rows of a relation as an Arrow table."""
+
+    # -- outputs -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def write_parquet(self, name: str, path: Path) -> None:
+        """Write relation ``name`` to one Parquet file at ``path`` (the caller makes it atomic)."""
+
+    def write_database(self, names: list[str], path: Path) -> None:
+        """Replace tables ``names`` in the DuckDB database file ``path`` in one transaction.
+
+        The default reads each model as Arrow; the DuckDB engine overrides it to copy directly.
+        """
+        import duckdb
+
+        with duckdb.connect(str(path)) as target:
+            target.execute("begin transaction")
+            for name in names:
+                table = self.to_arrow(name)  # noqa: F841 - read by name below
+                target.register("__expguard_model", table)
+                target.execute(
+                    to_sql(
+                        exp.Create(
+                            this=exp.to_table(name),
+                            kind="TABLE",
+                            replace=True,
+                            expression=exp.select("*").from_("__expguard_model"),
+                        ),
+                        "duckdb",
+                    )
+                )
+                target.unregister("__expguard_model")
+            target.execute("commit")
+
+    def close(self) -> None:
+        """Release the engine's resources."""

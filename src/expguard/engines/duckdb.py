@@ -1,0 +1,211 @@
+"""DuckDB in-process: the embedded default. No server; spills to disk past its memory limit."""
+
+from __future__ import annotations
+
+import glob
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from ..compile import bind_variables
+from ..config import EngineSettings, Source
+from ..errors import EngineError, InputError
+from . import base
+from .base import Engine
+
+_READERS = {
+    "parquet": "select * from read_parquet(:path, union_by_name = true)",
+    # CSV columns are read as text so that ids keep their exact spelling ("007" stays "007");
+    # the input layer parses timestamps from that text.
+    "csv": "select * from read_csv(:path, header = true, all_varchar = true, union_by_name = true)",
+    "json": "select * from read_json(:path, format = 'auto', union_by_name = true)",
+}
+
+
+def category(type_name: str) -> str:
+    """Coarse category of a DuckDB type name.
+
+    >>> category("TIMESTAMP WITH TIME ZONE"), category("BIGINT"), category("STRUCT(a INTEGER)")
+    ('timestamptz', 'integer', 'nested')
+    """
+    t = type_name.upper()
+    if t in ("VARCHAR", "JSON") or t.startswith("VARCHAR"):
+        return base.STRING
+    if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
+        return base.TIMESTAMPTZ
+    if t.startswith("TIMESTAMP") or t == "DATETIME":
+        return base.TIMESTAMP
+    if t == "DATE":
+        return base.DATE
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"):
+        return base.INTEGER
+    if t in ("FLOAT", "DOUBLE", "REAL") or t.startswith("DECIMAL"):
+        return base.FLOAT
+    if t == "BOOLEAN":
+        return base.BOOLEAN
+    if t.startswith(("STRUCT", "MAP", "UNION")) or t.endswith("]"):
+        return base.NESTED
+    if t == '"NULL"' or t == "NULL":
+        return base.NULL
+    return base.OTHER
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(error).__name__
+
+
+class DuckDBEngine(Engine):
+    """Runs the models in an in-memory DuckDB database, configured for UTC and spilling."""
+
+    NAME = "duckdb"
+    DIALECT = "duckdb"
+
+    def __init__(self, settings: EngineSettings) -> None:
+        super().__init__(settings)
+        self._own_temp = None
+        temp_directory = settings.temp_directory
+        if temp_directory is None:
+            self._own_temp = tempfile.mkdtemp(prefix="expguard-spill-")
+            temp_directory = self._own_temp
+        config: dict[str, Any] = {"preserve_insertion_order": False}
+        if settings.threads:
+            config["threads"] = settings.threads
+        if settings.memory_limit:
+            config["memory_limit"] = settings.memory_limit
+        try:
+            self.con = duckdb.connect(":memory:", config=config)
+            # Casts between TIMESTAMPTZ and TIMESTAMP/DATE use the session time zone: pin it
+            # to UTC so that the machine's TZ never reaches a result.
+            self.con.execute("set TimeZone = 'UTC'")
+            self.con.execute("set temp_directory = " + exp.Literal.string(str(temp_directory)).sql("duckdb"))
+        except duckdb.Error as error:
+            raise EngineError(f"cannot start DuckDB with these settings: {_first_line(error)}") from None
+        self._attached: dict[str, str] = {}
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _attach(self, database: str) -> str:
+        resolved = str(Path(database).resolve())
+        if resolved not in self._attached:
+            if not Path(resolved).exists():
+                raise InputError(f"database file {database!r} not found")
+            alias = f"expguard_src_{len(self._attached)}"
+            statement = (
+                "attach "
+                + exp.Literal.string(resolved).sql("duckdb")
+                + " as "
+                + exp.to_identifier(alias).sql("duckdb")
+                + " (read_only)"
+            )
+            try:
+                self.con.execute(statement)
+            except duckdb.Error as error:
+                raise InputError(f"cannot open database file {database!r}: {_first_line(error)}") from None
+            self._attached[resolved] = alias
+        return self._attached[resolved]
+
+    def source_query(self, source: Source) -> exp.Query:
+        """A query over the raw source, with the path bound as a literal."""
+        if source.table is not None:
+            try:
+                table = exp.to_table(source.table, dialect="duckdb")
+            except sqlglot.errors.ParseError:
+                raise InputError(f"{source.table!r} is not a table name") from None
+            if source.database:
+                alias = self._attach(source.database)
+                table = exp.Table(
+                    this=table.this, db=table.args.get("db") or exp.to_identifier("main"), catalog=exp.to_identifier(alias)
+                )
+            return exp.select("*").from_(table)
+        path = str(source.path)
+        if "://" not in path and not glob.glob(path, recursive=True):
+            raise InputError(f"no file matches {path!r}")
+        query = sqlglot.parse_one(_READERS[source.resolved_format()], read="duckdb")
+        return bind_variables(query, {"path": path})
+
+    def register_source(self, name: str, source: Source) -> None:
+        query = self.source_query(source)
+        try:
+            self.con.execute(f"create or replace temp view {exp.to_identifier(name).sql('duckdb')} as {self.render(query)}")
+            self.con.execute(f"select * from {exp.to_identifier(name).sql('duckdb')} limit 0").fetchall()
+        except duckdb.Error as error:
+            raise InputError(f"cannot read {source.describe()!r}: {_first_line(error)}") from None
+
+    def describe(self, query: exp.Query) -> dict[str, tuple[str, str]]:
+        try:
+            relation = self.con.sql(self.render(query))
+        except duckdb.Error as error:
+            raise EngineError(_first_line(error)) from None
+        return {name: (category(str(dtype)), str(dtype)) for name, dtype in zip(relation.columns, relation.dtypes)}
+
+    def create_view(self, name: str, query: exp.Query) -> None:
+        try:
+            self.con.execute(f"create or replace temp view {exp.to_identifier(name).sql('duckdb')} as {self.render(query)}")
+        except duckdb.Error as error:
+            raise EngineError(f"cannot create view {name}: {_first_line(error)}") from None
+
+    # -- models ------------------------------------------------------------------------------
+    def materialize(self, name: str, query: exp.Query) -> int:
+        ident = exp.to_identifier(name).sql("duckdb")
+        try:
+            self.con.execute(f"create or replace table {ident} as {self.render(query)}")
+            return int(self.con.execute(f"select count(*) from {ident}").fetchone()[0])
+        except duckdb.Error as error:
+            raise EngineError(f"building {name} failed: {_first_line(error)}") from None
+
+    def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
+        try:
+            cursor = self.con.execute(self.render(query))
+        except duckdb.Error as error:
+            raise EngineError(_first_line(error)) from None
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def to_arrow(self, name: str) -> pa.Table:
+        return self.con.execute(f"select * from {exp.to_identifier(name).sql('duckdb')}").fetch_arrow_table()
+
+    # -- outputs -----------------------------------------------------------------------------
+    def write_parquet(self, name: str, path: Path) -> None:
+        statement = (
+            f"copy {exp.to_identifier(name).sql('duckdb')} to "
+            + exp.Literal.string(str(path)).sql("duckdb")
+            + " (format parquet, compression zstd)"
+        )
+        try:
+            self.con.execute(statement)
+        except duckdb.Error as error:
+            raise EngineError(f"writing {name} to {path} failed: {_first_line(error)}") from None
+
+    def write_database(self, names: list[str], path: Path) -> None:
+        # One transaction in the target file: a run killed before COMMIT leaves the previous
+        # tables as they were (DuckDB's WAL never replays an uncommitted transaction).
+        alias = "expguard_out"
+        target = exp.Literal.string(str(path)).sql("duckdb")
+        try:
+            self.con.execute(f"attach {target} as {alias}")
+        except duckdb.Error as error:
+            raise EngineError(f"cannot open output database {str(path)!r}: {_first_line(error)}") from None
+        try:
+            self.con.execute("begin transaction")
+            for name in names:
+                ident = exp.to_identifier(name).sql("duckdb")
+                self.con.execute(f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}")
+            self.con.execute("commit")
+        except duckdb.Error as error:
+            self.con.execute("rollback")
+            raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
+        finally:
+            self.con.execute(f"detach {alias}")
+
+    def close(self) -> None:
+        try:
+            self.con.close()
+        finally:
+            if self._own_temp:
+                shutil.rmtree(self._own_temp, ignore_errors=True)

@@ -1,0 +1,45 @@
+-- stg_experiment_exposures
+-- Grain: one row per event of fct_events whose event_name equals the exposure event name.
+-- Purpose: standardize exposure events; label (never drop) the rows that cannot be used.
+-- Reads: fct_events (the canonical, typed view built from the column mapping).
+-- Variables: exp_exposure_event_name.
+-- Trimming removes U+0020 only: trim(x, ' ') means the same on every engine.
+with
+
+exposure_events as (
+    select
+        event_id,
+        unit_id,
+        event_ts,
+        experiment_id,
+        variation_id
+    from fct_events
+    where event_name = :exp_exposure_event_name
+),
+
+standardized as (
+    select
+        cast(event_id as varchar) as event_id,
+        nullif(trim(cast(experiment_id as varchar), ' '), '') as experiment_id,
+        nullif(trim(cast(unit_id as varchar), ' '), '') as unit_id,
+        nullif(trim(cast(variation_id as varchar), ' '), '') as variation_id,
+        cast(event_ts as timestamp) as exposed_at
+    from exposure_events
+)
+
+select
+    event_id,
+    experiment_id,
+    unit_id,
+    variation_id,
+    exposed_at,
+    cast(exposed_at as date) as exposure_date,
+    cast(
+        case
+            when experiment_id is null then 'missing_experiment_id'
+            when unit_id is null then 'missing_unit_id'
+            when variation_id is null then 'missing_variation_id'
+            when exposed_at is null then 'missing_timestamp'
+        end as varchar
+    ) as reject_reason
+from standardized

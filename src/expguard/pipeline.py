@@ -1,0 +1,109 @@
+"""run(): read inputs -> check contracts -> build models in order -> write outputs atomically."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from . import contracts, inputs
+from .compile import bind_variables
+from .config import RunConfig
+from .engines import create_engine
+from .engines.base import Engine
+from .outputs import exclusive_lock, recover, write_parquet_atomically
+from .project import load_models
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@dataclass
+class ModelResult:
+    """What one model produced."""
+
+    name: str
+    rows: int
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """What a run built and where it wrote it."""
+
+    models: list[ModelResult] = field(default_factory=list)
+    parquet_files: list[Path] = field(default_factory=list)
+    database: Path | None = None
+    seconds: float = 0.0
+
+    def rows(self, name: str) -> int:
+        return next(m.rows for m in self.models if m.name == name)
+
+
+Progress = Callable[[str, dict], None]
+
+
+def _silent(_event: str, _info: dict) -> None:
+    pass
+
+
+def prepare(engine: Engine, config: RunConfig) -> None:
+    """Register the sources, build the canonical input views and check the contracts."""
+    engine.register_source(inputs.RAW_EVENTS, config.events)
+    engine.register_source(inputs.RAW_ASSIGNMENTS, config.assignments)
+    inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+    inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
+    contracts.check_assignments(engine)
+
+
+def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+    """Materialize every model in dependency order, variables bound as literals."""
+    results = []
+    variables = config.variables.as_dict()
+    for model in load_models().values():
+        progress("model_start", {"name": model.name})
+        started = time.perf_counter()
+        rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
+        result = ModelResult(model.name, rows, time.perf_counter() - started)
+        results.append(result)
+        progress("model_done", {"name": model.name, "rows": rows, "seconds": result.seconds})
+    return results
+
+
+def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
+    outputs = config.outputs.resolved()
+    if outputs.output_dir is not None:
+        result.parquet_files = write_parquet_atomically(
+            Path(outputs.output_dir), names, engine.write_parquet, lock_timeout
+        )
+    if outputs.database is not None:
+        database = Path(outputs.database)
+        database.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database):
+            engine.write_database(names, database)
+        result.database = database
+
+
+def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:
+    """Build all models for ``config`` and write them; raise an ExpguardError on bad input.
+
+    Nothing is written unless every model was built: a failure at any step leaves the previous
+    outputs as they were.
+    """
+    started = time.perf_counter()
+    outputs = config.outputs.resolved()
+    if outputs.output_dir is not None and Path(outputs.output_dir).is_dir():
+        # Finish (or discard) whatever an interrupted earlier run left, before anything else.
+        with exclusive_lock(Path(outputs.output_dir) / ".expguard.lock", lock_timeout, Path(outputs.output_dir)):
+            recover(Path(outputs.output_dir))
+    engine = create_engine(config.engine)
+    try:
+        progress("prepare", {})
+        prepare(engine, config)
+        result = RunResult(models=build_models(engine, config, progress))
+        progress("write", {})
+        write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
+    finally:
+        engine.close()
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,77 @@
+"""Loads the SQL models shipped in ``models/``, parses them and orders them by dependency.
+
+A model's dependencies are the tables its SQL reads (CTE names excluded), never declared
+twice: reorder the files or add a model and the order follows from the SQL itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from graphlib import CycleError, TopologicalSorter
+from importlib import resources
+
+import sqlglot
+from sqlglot import exp
+
+from .constants import INPUTS
+
+SOURCE_DIALECT = "duckdb"
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model: its name (the file name), its SQL text and what it reads."""
+
+    name: str
+    sql: str
+    layer: str
+    depends_on: tuple[str, ...]
+
+    def parse(self) -> exp.Expression:
+        """A fresh parsed tree of the model's single SELECT (callers may transform it)."""
+        return sqlglot.parse_one(self.sql, read=SOURCE_DIALECT)
+
+
+def referenced_tables(tree: exp.Expression) -> set[str]:
+    """Names of the tables a query reads, CTE names excluded.
+
+    >>> sorted(referenced_tables(sqlglot.parse_one("with a as (select * from x) select * from a join y using (k)")))
+    ['x', 'y']
+    """
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {table.name for table in tree.find_all(exp.Table) if table.name not in ctes}
+
+
+@cache
+def load_models() -> dict[str, Model]:
+    """All models, in dependency order (inputs first, each model after what it reads)."""
+    root = resources.files("expguard") / "models"
+    found: dict[str, Model] = {}
+    for layer_dir in sorted(root.iterdir(), key=lambda p: p.name):
+        if not layer_dir.is_dir():
+            continue
+        for item in sorted(layer_dir.iterdir(), key=lambda p: p.name):
+            if not item.name.endswith(".sql"):
+                continue
+            name = item.name.removesuffix(".sql")
+            sql = item.read_text(encoding="utf-8")
+            statements = sqlglot.parse(sql, read=SOURCE_DIALECT)
+            if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+                raise RuntimeError(f"model {name} must be exactly one SELECT statement")
+            deps = tuple(sorted(referenced_tables(statements[0])))
+            found[name] = Model(name=name, sql=sql, layer=layer_dir.name, depends_on=deps)
+    graph = {name: [d for d in model.depends_on if d not in INPUTS] for name, model in found.items()}
+    for name, deps in graph.items():
+        for dep in deps:
+            if dep not in found:
+                raise RuntimeError(f"model {name} reads {dep!r}, which is neither an input nor a model")
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as error:  # pragma: no cover - a packaging mistake, not a user error
+        raise RuntimeError(f"models depend on each other in a cycle: {error.args[1]}") from None
+    return {name: found[name] for name in order}
+
+
+def model_names() -> tuple[str, ...]:
+    return tuple(load_models())
