@@ -21,7 +21,9 @@ DEFAULT_PROJECT = "expguard.toml"
 def _console(quiet: bool = False):
     from rich.console import Console
 
-    return Console(stderr=True, quiet=quiet, highlight=False)
+    # Progress goes to stdout: stderr carries nothing but the one-line error, so that a
+    # caller can show it as is.
+    return Console(quiet=quiet, highlight=False)
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -184,7 +186,9 @@ def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> 
     summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console))
     from rich.console import Console
 
-    Console(highlight=False).print(summary)
+    # Wide enough for the summary even when stdout is not a terminal (rich assumes 80 there).
+    Console(highlight=False, width=None if sys.stdout.isatty() else 132).print(summary)
+    console.print(f"models written to {directory}/expguard.duckdb and {directory}/output/")
 
 
 @main.command(name="compile")

@@ -181,7 +181,7 @@ def generate(n_events: int = 200_000, *, seed: int = 0, n_experiments: int = 20,
     k_exp, k_unit, at, nv = a_exp[ex], a_unit[ex], a_at[ex], n_var[a_exp[ex]]
     wrong = (a_var[ex] + 1 + (rng.random(n) * (nv - 1)).astype(np.int64)) % nv
     normal = at + _delay(rng, n, 10 * US_MIN, 2.0, window)
-    edge = rng.random(n) < 0.003  # exactly on assigned_at or a window bound (inclusive)
+    edge = rng.random(n) < 0.01  # exactly on assigned_at or a window bound (inclusive)
     normal = np.where(edge & (cat == 5), at + np.array([0, -grace, window])[rng.integers(0, 3, n)], normal)
     k_ts = np.select(
         [cat == 2, cat == 3, cat == 4],
@@ -219,7 +219,7 @@ def generate(n_events: int = 200_000, *, seed: int = 0, n_experiments: int = 20,
     n_ok = n_keys + len(dup)
     n_bad = round(d.malformed_exposure * n_ok / (1 - d.malformed_exposure)) if n_keys else 0
     bad = rng.integers(0, max(n_keys, 1), n_bad)
-    kind = np.concatenate([np.zeros(n_ok, np.int64), rng.integers(1, 10, n_bad)])
+    kind = np.concatenate([np.zeros(n_ok, np.int64), 1 + np.arange(n_bad) % 9])  # every defect kind
     src = np.concatenate([np.arange(n_keys), dup, bad])
     e_ts = np.concatenate([kts, dup_ts, kts[bad] + _delay(rng, n_bad, US_MIN, 1.0, US_HOUR)])
     n_exp_ev, n_total = len(src), max(n_events, len(src))
@@ -242,7 +242,7 @@ def generate(n_events: int = 200_000, *, seed: int = 0, n_experiments: int = 20,
     props = pc.if_else(pa.array(kind == 9), pc.utf8_slice_codeunits(props, 0, -7), props)
     space = pa.array(np.where((kind == 0) & (rng.random(n_exp_ev) < 0.005), " ", ""))
     unit = pc.binary_join_element_wise(space, _text(kunit[src], "u_"), space, "")
-    unit = pc.if_else(pa.array(kind == 7), pa.array(np.where(rng.random(n_exp_ev) < 0.5, "", "   ")), unit)
+    unit = pc.if_else(pa.array(kind == 7), pa.array(np.where(np.cumsum(kind == 7) % 2, "", "   ")), unit)
     unit = pc.if_else(pa.array(kind == 6), pa.scalar(None, pa.string()), unit)
 
     # Non-exposure events for every row (case-variants of the exposure name included);
