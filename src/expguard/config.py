@@ -45,32 +45,63 @@ def _non_negative_int(name: str, value: Any, maximum: int) -> int:
     return number
 
 
-def _event_name(name: str, value: Any) -> str:
+def _non_negative_number(name: str, value: Any, maximum: float) -> float:
+    """Parse a finite non-negative number (integer or decimal text).
+
+    >>> _non_negative_number("x", "0.001", 1.0)
+    0.001
+    """
+    if isinstance(value, bool):
+        raise ConfigError(f"variable {name} must be a non-negative number, got {value!r}")
+    if isinstance(value, (int, float)):
+        number = float(value)
+    elif isinstance(value, str) and re.fullmatch(r"\s*\+?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", value):
+        number = float(value)
+    else:
+        raise ConfigError(f"variable {name} must be a non-negative number, got {value!r}")
+    if not (0.0 <= number <= maximum):
+        raise ConfigError(f"variable {name} must be between 0 and {maximum:g}, got {value!r}")
+    return number
+
+
+def _non_empty_text(name: str, value: Any) -> str:
     if not isinstance(value, str) or value == "":
         raise ConfigError(f"variable {name} must be a non-empty string, got {value!r}")
     return value
 
 
+def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "") -> Any:
+    """A variable field: ``kind`` is ``text``, ``int`` or ``number``; ``maximum`` bounds numbers."""
+    return field(default=default, metadata={"kind": kind, "maximum": maximum, "doc": doc})
+
+
+def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
+    kind, maximum = f.metadata["kind"], f.metadata["maximum"]
+    if kind == "text":
+        return _non_empty_text(f.name, value)
+    if kind == "int":
+        return _non_negative_int(f.name, value, int(maximum))
+    return _non_negative_number(f.name, value, float(maximum))
+
+
 @dataclass(frozen=True)
 class Variables:
-    """The SPEC's variables. Bound into the SQL as literals by :mod:`expguard.compile`."""
+    """The variables, bound into the SQL as literals by :mod:`expguard.compile`.
 
-    exp_exposure_event_name: str = "experiment_viewed"
-    exp_allow_pre_assignment_exposure_grace_minutes: int = 5
-    exp_exposure_max_days_after_assignment: int = 30
+    Each field declares its type and bound; every value, from any source, passes the same check.
+    """
+
+    exp_exposure_event_name: str = variable(
+        "experiment_viewed", "text", doc="event_name of exposure events (exact, case-sensitive)")
+    exp_allow_pre_assignment_exposure_grace_minutes: int = variable(
+        5, "int", MAX_GRACE_MINUTES,
+        doc="an exposure up to this many minutes before assigned_at still counts as post-assignment")
+    exp_exposure_max_days_after_assignment: int = variable(
+        30, "int", MAX_WINDOW_DAYS, doc="an exposure must come at most this many days after assigned_at")
 
     def __post_init__(self) -> None:
-        _event_name("exp_exposure_event_name", self.exp_exposure_event_name)
-        _non_negative_int(
-            "exp_allow_pre_assignment_exposure_grace_minutes",
-            self.exp_allow_pre_assignment_exposure_grace_minutes,
-            MAX_GRACE_MINUTES,
-        )
-        _non_negative_int(
-            "exp_exposure_max_days_after_assignment",
-            self.exp_exposure_max_days_after_assignment,
-            MAX_WINDOW_DAYS,
-        )
+        for f in dataclasses.fields(self):
+            _parse_variable(f, getattr(self, f.name))
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -82,16 +113,13 @@ class Variables:
         >>> Variables().with_values({"exp_exposure_max_days_after_assignment": "7"}).exp_exposure_max_days_after_assignment
         7
         """
+        fields = {f.name: f for f in dataclasses.fields(self)}
         parsed: dict[str, Any] = {}
         for name, value in values.items():
-            if name not in self.names():
-                known = ", ".join(self.names())
+            if name not in fields:
+                known = ", ".join(fields)
                 raise ConfigError(f"unknown variable {name!r}; known variables: {known}")
-            if name == "exp_exposure_event_name":
-                parsed[name] = _event_name(name, value)
-            else:
-                maximum = MAX_GRACE_MINUTES if "grace" in name else MAX_WINDOW_DAYS
-                parsed[name] = _non_negative_int(name, value, maximum)
+            parsed[name] = _parse_variable(fields[name], value)
         return dataclasses.replace(self, **parsed)
 
     def as_dict(self) -> dict[str, Any]:

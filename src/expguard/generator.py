@@ -136,7 +136,7 @@ def generate(n_events: int = 200_000, *, seed: int = 0, n_experiments: int = 20,
     """Generate a synthetic, shuffled event stream and assignment table.
 
     Args:
-        n_events: Number of event rows.
+        n_events: Number of event rows (more only if the exposures alone need more).
         seed: Seed; the same arguments give identical tables.
         n_experiments: Number of experiments (``exp_01``...), 2-4 variations each.
         days: Assignments (and non-exposure events) spread over this many days.
@@ -247,11 +247,12 @@ def generate(n_events: int = 200_000, *, seed: int = 0, n_experiments: int = 20,
 
     # Non-exposure events for every row (case-variants of the exposure name included);
     # exposure events then replace them at random positions.
-    names = [x for x in OTHER_EVENTS if x != exposure_event_name]
-    p = np.array(OTHER_P[: len(names)]) / sum(OTHER_P[: len(names)]) * (1 - NEAR_MISS_SHARE)
-    near = exposure_event_name.upper() if exposure_event_name.upper() != exposure_event_name \
-        else exposure_event_name.lower()
-    names, p = (names + [near], np.append(p, NEAR_MISS_SHARE)) if near != exposure_event_name else (names, p / p.sum())
+    weights = {x: q for x, q in zip(OTHER_EVENTS, OTHER_P) if x != exposure_event_name}
+    for near in (exposure_event_name.upper(), exposure_event_name.lower()):
+        if near != exposure_event_name:
+            weights.setdefault(near, NEAR_MISS_SHARE)
+            break
+    names, p = list(weights), np.array(list(weights.values())) / sum(weights.values())
     pool: list[str | None] = []
     for name in names:
         r = rng.integers(0, 10_000, POOL)

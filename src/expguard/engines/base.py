@@ -65,6 +65,10 @@ class Engine(abc.ABC):
         """Build table ``name`` from ``query``; return its row count."""
 
     @abc.abstractmethod
+    def register_arrow(self, name: str, table: pa.Table) -> int:
+        """Materialize an Arrow table (a model computed in Python) as table ``name``; return rows."""
+
+    @abc.abstractmethod
     def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
         """Run a (small) query and return its rows as dicts."""
 

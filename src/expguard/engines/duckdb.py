@@ -159,6 +159,15 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             raise EngineError(f"building {name} failed: {_first_line(error)}") from None
 
+    def register_arrow(self, name: str, table: pa.Table) -> int:
+        ident = exp.to_identifier(name).sql("duckdb")
+        self.con.register("__expguard_arrow", table)
+        try:
+            self.con.execute(f"create or replace table {ident} as select * from __expguard_arrow")
+        finally:
+            self.con.unregister("__expguard_arrow")
+        return table.num_rows
+
     def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
         try:
             cursor = self.con.execute(self.render(query))
