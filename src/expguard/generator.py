@@ -306,7 +306,11 @@ def _iso(table: pa.Table) -> pa.Table:
 
 
 def _json_token(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """JSON token of each string value (``null`` for nulls)."""
+    """JSON token of each string value (``null`` for nulls).
+
+    Escapes backslash, quote, newline, carriage return and tab; the generator
+    produces no other control characters.
+    """
     for old, new in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
         col = pc.replace_substring(col, old, new)
     return pc.fill_null(pc.binary_join_element_wise('"', col, '"', ""), "null")

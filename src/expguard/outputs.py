@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import LockError, InputError
+from .errors import InputError, LockError
+from .faults import checkpoint
 
 STAGING_PREFIX = ".expguard-staging-"
 MARKER = "COMMITTED"
@@ -93,7 +94,8 @@ def recover(output_dir: Path, keep: Path | None = None) -> None:
 
 def _move_into_place(staging: Path, output_dir: Path) -> None:
     names = (staging / MARKER).read_text(encoding="utf-8").split()
-    for name in names:
+    for number, name in enumerate(names):
+        checkpoint(f"commit:{number}")
         source = staging / name
         if source.exists():
             os.replace(source, output_dir / name)
@@ -101,10 +103,8 @@ def _move_into_place(staging: Path, output_dir: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def write_parquet_atomically(
-    output_dir: Path, names: list[str], write: Callable[[str, Path], None], lock_timeout: float
-) -> list[Path]:
-    """Write ``<name>.parquet`` for each name with ``write(name, path)``, all or nothing."""
+def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None]) -> Path:
+    """Write ``<name>.parquet`` for each name into a new private staging folder of ``output_dir``."""
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -112,23 +112,36 @@ def write_parquet_atomically(
     staging = output_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
-        files = []
         for name in names:
             path = staging / f"{name}.parquet"
+            checkpoint(f"parquet:{name}")
             write(name, path)
             with open(path, "rb") as handle:
                 os.fsync(handle.fileno())
-            files.append(path.name)
-        with exclusive_lock(output_dir / ".expguard.lock", lock_timeout, output_dir):
-            recover(output_dir, keep=staging)
-            marker = staging / MARKER
-            with open(marker, "w", encoding="utf-8") as handle:
-                handle.write("\n".join(files) + "\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            _fsync_dir(staging)
-            _move_into_place(staging, output_dir)
-    finally:
-        if staging.exists() and not (staging / MARKER).exists():
-            shutil.rmtree(staging, ignore_errors=True)
-    return [output_dir / name for name in files]
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def mark_committed(staging: Path) -> None:
+    """The commit point: from here on, the staged files are the outputs (rolled forward if need be)."""
+    files = sorted(p.name for p in staging.glob("*.parquet"))
+    with open(staging / MARKER, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(files) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    _fsync_dir(staging)
+
+
+def publish(staging: Path, output_dir: Path) -> list[Path]:
+    """Move committed staged files into place; return their final paths."""
+    names = (staging / MARKER).read_text(encoding="utf-8").split()
+    _move_into_place(staging, output_dir)
+    return [output_dir / name for name in names]
+
+
+def discard(staging: Path | None) -> None:
+    """Remove a staging folder that was never committed."""
+    if staging is not None and staging.exists() and not (staging / MARKER).exists():
+        shutil.rmtree(staging, ignore_errors=True)

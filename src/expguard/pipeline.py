@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from . import contracts, inputs
+from .faults import checkpoint
 from .compile import bind_variables
 from .config import RunConfig
 from .engines import create_engine
 from .engines.base import Engine
-from .outputs import exclusive_lock, recover, write_parquet_atomically
+from .outputs import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
 from .project import load_models
 
 DEFAULT_LOCK_TIMEOUT = 60.0
@@ -63,6 +65,7 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     for model in load_models().values():
         progress("model_start", {"name": model.name})
         started = time.perf_counter()
+        checkpoint(f"model:{model.name}")
         rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
         result = ModelResult(model.name, rows, time.perf_counter() - started)
         results.append(result)
@@ -71,17 +74,39 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
 
 
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
+    """Write every model to every output target, all or nothing.
+
+    Each target is written aside first (Parquet files in a staging folder, database tables in an
+    open transaction); then, under the targets' locks, the commit point: the Parquet marker, the
+    database COMMIT, and the moves into place. A failure or kill before the marker leaves every
+    target as it was.
+    """
     outputs = config.outputs.resolved()
-    if outputs.output_dir is not None:
-        result.parquet_files = write_parquet_atomically(
-            Path(outputs.output_dir), names, engine.write_parquet, lock_timeout
-        )
-    if outputs.database is not None:
-        database = Path(outputs.database)
-        database.parent.mkdir(parents=True, exist_ok=True)
-        with exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database):
-            engine.write_database(names, database)
-        result.database = database
+    output_dir = Path(outputs.output_dir) if outputs.output_dir is not None else None
+    database = Path(outputs.database) if outputs.database is not None else None
+    with contextlib.ExitStack() as stack:
+        # Locks in a fixed order (database, then folder), so that two runs never deadlock.
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(output_dir / ".expguard.lock", lock_timeout, output_dir))
+            recover(output_dir)
+        staging = None
+        try:
+            with contextlib.ExitStack() as transaction:
+                if database is not None:
+                    transaction.enter_context(engine.database_writer(names, database))
+                if output_dir is not None:
+                    staging = stage_parquet(output_dir, names, engine.write_parquet)
+                    mark_committed(staging)
+                # leaving this block commits the database transaction
+            if staging is not None and output_dir is not None:
+                result.parquet_files = publish(staging, output_dir)
+            result.database = database
+        finally:
+            discard(staging)
 
 
 def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:

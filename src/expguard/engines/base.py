@@ -8,14 +8,16 @@ writes finished models out. SQL is rendered last, in the engine's dialect.
 from __future__ import annotations
 
 import abc
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow as pa
 from sqlglot import exp
 
 from ..compile import to_sql
 from ..config import EngineSettings, Source
+from ..faults import checkpoint
 
 # Coarse type categories shared by all engines.
 STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTHER = (
@@ -81,30 +83,31 @@ class Engine(abc.ABC):
     def write_parquet(self, name: str, path: Path) -> None:
         """Write relation ``name`` to one Parquet file at ``path`` (the caller makes it atomic)."""
 
-    def write_database(self, names: list[str], path: Path) -> None:
-        """Replace tables ``names`` in the DuckDB database file ``path`` in one transaction.
+    @contextlib.contextmanager
+    def database_writer(self, names: list[str], path: Path) -> Iterator[None]:
+        """Replace tables ``names`` in the DuckDB file ``path`` in one transaction.
 
-        The default reads each model as Arrow; the DuckDB engine overrides it to copy directly.
+        The tables are written on entry and committed when the block exits without error, so
+        the caller can commit other outputs at the same point. The default reads each model as
+        Arrow; the DuckDB engine overrides it to copy table to table.
         """
         import duckdb
 
         with duckdb.connect(str(path)) as target:
             target.execute("begin transaction")
-            for name in names:
-                table = self.to_arrow(name)  # noqa: F841 - read by name below
-                target.register("__expguard_model", table)
-                target.execute(
-                    to_sql(
-                        exp.Create(
-                            this=exp.to_table(name),
-                            kind="TABLE",
-                            replace=True,
-                            expression=exp.select("*").from_("__expguard_model"),
-                        ),
-                        "duckdb",
+            try:
+                for name in names:
+                    checkpoint(f"database:{name}")
+                    target.register("__expguard_model", self.to_arrow(name))
+                    target.execute(
+                        f"create or replace table {exp.to_identifier(name).sql('duckdb')} "
+                        "as select * from __expguard_model"
                     )
-                )
-                target.unregister("__expguard_model")
+                    target.unregister("__expguard_model")
+                yield
+            except BaseException:
+                target.execute("rollback")
+                raise
             target.execute("commit")
 
     def close(self) -> None:

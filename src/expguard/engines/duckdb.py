@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -16,6 +17,7 @@ from sqlglot import exp
 from ..compile import bind_variables
 from ..config import EngineSettings, Source
 from ..errors import EngineError, InputError
+from ..faults import checkpoint
 from . import base
 from .base import Engine
 
@@ -191,9 +193,11 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             raise EngineError(f"writing {name} to {path} failed: {_first_line(error)}") from None
 
-    def write_database(self, names: list[str], path: Path) -> None:
-        # One transaction in the target file: a run killed before COMMIT leaves the previous
-        # tables as they were (DuckDB's WAL never replays an uncommitted transaction).
+    @contextlib.contextmanager
+    def database_writer(self, names: list[str], path: Path) -> Iterator[None]:
+        # One transaction in the target file, committed when the block exits cleanly: a run
+        # killed before COMMIT leaves the previous tables as they were (DuckDB never replays an
+        # uncommitted transaction), and the file's other tables are left alone.
         alias = "expguard_out"
         target = exp.Literal.string(str(path)).sql("duckdb")
         try:
@@ -202,12 +206,19 @@ class DuckDBEngine(Engine):
             raise EngineError(f"cannot open output database {str(path)!r}: {_first_line(error)}") from None
         try:
             self.con.execute("begin transaction")
-            for name in names:
-                ident = exp.to_identifier(name).sql("duckdb")
-                self.con.execute(f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}")
+            try:
+                for name in names:
+                    ident = exp.to_identifier(name).sql("duckdb")
+                    checkpoint(f"database:{name}")
+                    self.con.execute(
+                        f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}"
+                    )
+                yield
+            except BaseException:
+                self.con.execute("rollback")
+                raise
             self.con.execute("commit")
         except duckdb.Error as error:
-            self.con.execute("rollback")
             raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
         finally:
             self.con.execute(f"detach {alias}")
