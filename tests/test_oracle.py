@@ -138,7 +138,7 @@ def run_generated(tmp_path: Path, n_events: int, seed: int, variables: dict, fmt
     return actual, expected
 
 
-@pytest.mark.parametrize("n_events, seed", [(20_000, 1), (25_000, 2), (32_000, 3)])
+@pytest.mark.parametrize("n_events, seed", [(20_000, 1), (24_000, 2), (30_000, 3)])
 def test_generated_data_matches_reference_with_default_variables(tmp_path, n_events, seed):
     actual, expected = run_generated(tmp_path, n_events, seed, {})
     assert len(expected[VALIDATION]) > 1000  # the data is not trivially small

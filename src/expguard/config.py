@@ -10,6 +10,7 @@ the same validators, so a wrong value gets the same one-line message wherever it
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from .errors import ConfigError
 # Upper bounds keep the window arithmetic far from timestamp overflow on every engine.
 MAX_GRACE_MINUTES = 100 * 366 * 24 * 60
 MAX_WINDOW_DAYS = 100 * 366
+MAX_UNITS = 10**12
 
 
 def _non_negative_int(name: str, value: Any, maximum: int) -> int:
@@ -34,7 +36,7 @@ def _non_negative_int(name: str, value: Any, maximum: int) -> int:
         raise ConfigError(f"variable {name} must be a non-negative integer, got {value!r}")
     if isinstance(value, int):
         number = value
-    elif isinstance(value, str) and re.fullmatch(r"\s*\+?\d+\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*\+?[0-9]+\s*", value):
         number = int(value)
     else:
         raise ConfigError(f"variable {name} must be a non-negative integer, got {value!r}")
@@ -55,7 +57,7 @@ def _non_negative_number(name: str, value: Any, maximum: float) -> float:
         raise ConfigError(f"variable {name} must be a non-negative number, got {value!r}")
     if isinstance(value, (int, float)):
         number = float(value)
-    elif isinstance(value, str) and re.fullmatch(r"\s*\+?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*", value):
+    elif isinstance(value, str) and re.fullmatch(r"\s*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+]?[0-9]+)?\s*", value):
         number = float(value)
     else:
         raise ConfigError(f"variable {name} must be a non-negative number, got {value!r}")
@@ -70,18 +72,65 @@ def _non_empty_text(name: str, value: Any) -> str:
     return value
 
 
-def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "") -> Any:
-    """A variable field: ``kind`` is ``text``, ``int`` or ``number``; ``maximum`` bounds numbers."""
-    return field(default=default, metadata={"kind": kind, "maximum": maximum, "doc": doc})
+def parse_srm_weights(name: str, value: Any) -> dict[str, dict[str, float]]:
+    """Expected variation weights per experiment, from JSON text or a mapping (a TOML table).
+
+    The empty text means no weights. Weights are positive numbers; they need not sum to 1.
+
+    >>> parse_srm_weights("w", '{"exp_1": {"control": 1, "treatment": 3}}')
+    {'exp_1': {'control': 1.0, 'treatment': 3.0}}
+    """
+    if isinstance(value, str):
+        if not value.strip():
+            return {}
+        try:
+            value = json.loads(value)
+        except ValueError as error:
+            raise ConfigError(f"variable {name} must be JSON like {_WEIGHTS_EXAMPLE}: {error}") from None
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"variable {name} must map experiment ids to variation weights, like {_WEIGHTS_EXAMPLE}")
+    weights: dict[str, dict[str, float]] = {}
+    for experiment_id, variations in value.items():
+        if not isinstance(experiment_id, str) or not experiment_id or not isinstance(variations, Mapping) or not variations:
+            raise ConfigError(f"variable {name}: experiment {experiment_id!r} must map variation ids to weights")
+        weights[experiment_id] = {}
+        for variation_id, weight in variations.items():
+            number = weight if isinstance(weight, (int, float)) and not isinstance(weight, bool) else None
+            if not isinstance(variation_id, str) or not variation_id or number is None or not 0 < number < float("inf"):
+                raise ConfigError(
+                    f"variable {name}: weight of {experiment_id!r}/{variation_id!r} must be a positive number, got {weight!r}"
+                )
+            weights[experiment_id][variation_id] = float(number)
+    return weights
+
+
+_WEIGHTS_EXAMPLE = '{"exp_1": {"control": 50, "treatment": 50}}'
+
+
+def _srm_weights_text(name: str, value: Any) -> str:
+    weights = parse_srm_weights(name, value)
+    return json.dumps(weights, sort_keys=True, separators=(",", ":")) if weights else ""
+
+
+def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "", minimum: float = 0) -> Any:
+    """A variable field: ``kind`` is ``text``, ``int``, ``number`` or ``weights`` (JSON text);
+    ``maximum`` and ``minimum`` bound numbers."""
+    return field(default=default, metadata={"kind": kind, "maximum": maximum, "minimum": minimum, "doc": doc})
 
 
 def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
     kind, maximum = f.metadata["kind"], f.metadata["maximum"]
     if kind == "text":
         return _non_empty_text(f.name, value)
+    if kind == "weights":
+        return _srm_weights_text(f.name, value)
     if kind == "int":
-        return _non_negative_int(f.name, value, int(maximum))
-    return _non_negative_number(f.name, value, float(maximum))
+        number = _non_negative_int(f.name, value, int(maximum))
+    else:
+        number = _non_negative_number(f.name, value, float(maximum))
+    if number < f.metadata.get("minimum", 0):
+        raise ConfigError(f"variable {f.name} must be at least {f.metadata['minimum']:g}, got {value!r}")
+    return number
 
 
 @dataclass(frozen=True)
@@ -98,6 +147,43 @@ class Variables:
         doc="an exposure up to this many minutes before assigned_at still counts as post-assignment")
     exp_exposure_max_days_after_assignment: int = variable(
         30, "int", MAX_WINDOW_DAYS, doc="an exposure must come at most this many days after assigned_at")
+
+    # Monitoring: sample-ratio mismatch and alerts (docs/monitoring.md gives the reasoning).
+    exp_srm_p_value_threshold: float = variable(
+        0.001, "number", 1.0, doc="an SRM test is failed when its chi-square p-value is below this")
+    exp_srm_min_units: int = variable(
+        8, "int", MAX_UNITS, doc="no SRM verdict when a variation expects fewer units than this at a stage")
+    exp_srm_expected_weights: str = variable(
+        "", "weights",
+        doc='expected variation weights per experiment, JSON such as {"exp_1": {"control": 50, "treatment": 50}}; '
+            "experiments not listed expect their assigned split")
+    exp_alert_horizon_days: int = variable(
+        1, "int", MAX_WINDOW_DAYS,
+        doc="alerts compare the valid exposures that came within this many days of assignment")
+    exp_alert_baseline_days: int = variable(
+        14, "int", MAX_WINDOW_DAYS, minimum=1, doc="the baseline is the experiment's cohorts of this many days before")
+    exp_alert_min_baseline_points: int = variable(
+        7, "int", MAX_WINDOW_DAYS, minimum=1, doc="no alert without at least this many baseline cohorts")
+    exp_alert_mad_k: float = variable(
+        3.0, "number", 100.0, doc="alert beyond this many robust standard deviations (1.4826 x MAD)")
+    exp_alert_critical_multiple: float = variable(
+        2.0, "number", 100.0, minimum=1,
+        doc="an alert is critical when its change exceeds this multiple of the allowed change")
+    exp_alert_min_cohort_units: int = variable(
+        200, "int", MAX_UNITS, minimum=1,
+        doc="a cohort (or day) is tested, and used in a baseline, only with at least this many units (or events)")
+    exp_alert_min_exposure_rate_drop: float = variable(
+        0.05, "number", 1.0, doc="smallest drop of the exposure rate within the horizon that alerts")
+    exp_alert_min_mismatch_rate_rise: float = variable(
+        0.01, "number", 1.0, doc="smallest rise of the mismatch rate (share of exposed units) that alerts")
+    exp_alert_min_multi_variation_rate_rise: float = variable(
+        0.01, "number", 1.0, doc="smallest rise of the multi-variation rate (share of exposed units) that alerts")
+    exp_alert_min_duplicate_rate_rise: float = variable(
+        0.05, "number", 1.0, doc="smallest rise of the share of duplicate exposure events that alerts")
+    exp_alert_min_unassigned_rate_rise: float = variable(
+        0.02, "number", 1.0, doc="smallest rise of unassigned exposed units per assigned unit that alerts")
+    exp_alert_min_rejected_rate_rise: float = variable(
+        0.02, "number", 1.0, doc="smallest rise of the share of rejected exposure events that alerts")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -281,12 +367,22 @@ _MEMORY = re.compile(r"^\s*\d+(\.\d+)?\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)\s*$", r
 
 @dataclass(frozen=True)
 class EngineSettings:
-    """Engine choice and the DuckDB settings that matter at scale."""
+    """Engine choice and the settings that matter at scale.
+
+    ``threads``, ``memory_limit`` and ``temp_directory`` apply to DuckDB, and to Spark when
+    expguard starts Spark itself in local mode (``local[threads]``, the driver's memory, the
+    spill folder). ``spark_master`` (``local[4]``, ``spark://host:7077``, ``yarn``) and
+    ``spark_remote`` (Spark Connect, ``sc://host:15002``) choose where Spark runs; ``spark_conf``
+    adds Spark settings (``{"spark.executor.memory" = "8g"}``).
+    """
 
     name: str = "duckdb"
     threads: int | None = None
     memory_limit: str | None = None
     temp_directory: str | None = None
+    spark_master: str | None = None
+    spark_remote: str | None = None
+    spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from .engines import ENGINES
@@ -301,6 +397,24 @@ class EngineSettings:
             isinstance(self.memory_limit, str) and _MEMORY.match(self.memory_limit)
         ):
             raise ConfigError(f"engine memory_limit must look like '2GB' or '512MiB', got {self.memory_limit!r}")
+        for key in ("spark_master", "spark_remote"):
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value.strip():
+                raise ConfigError(f"engine {key} must be a non-empty string, got {value!r}")
+            if self.name != "spark":
+                raise ConfigError(f"engine {key} needs the spark engine (--engine spark), not {self.name!r}")
+        if self.spark_master is not None and self.spark_remote is not None:
+            raise ConfigError("give engine spark_master or spark_remote, not both")
+        if self.spark_remote is not None and not self.spark_remote.startswith("sc://"):
+            raise ConfigError(f"engine spark_remote must be a Spark Connect URL like sc://host:15002, got {self.spark_remote!r}")
+        if not isinstance(self.spark_conf, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in self.spark_conf.items()
+        ):
+            raise ConfigError(f"engine spark_conf must be a table of setting = value, got {self.spark_conf!r}")
+        if self.spark_conf and self.name != "spark":
+            raise ConfigError(f"engine spark_conf needs the spark engine (--engine spark), not {self.name!r}")
 
 
 @dataclass(frozen=True)
@@ -367,6 +481,17 @@ def load_project(path: str | Path) -> dict[str, Any]:
         result["vars"] = data["vars"]
     if "engine" in data:
         engine = data["engine"]
+        # ``engine = "spark"`` at the top, or ``engine = "spark"`` inside [engine], name the engine.
+        if isinstance(engine, str):
+            engine = {"name": engine}
+        if not isinstance(engine, dict):
+            raise ConfigError("[engine] must be a table of setting = value, or engine = \"duckdb\"/\"spark\"")
+        if "engine" in engine:
+            engine = dict(engine)
+            alias = engine.pop("engine")
+            if "name" in engine and engine["name"] != alias:
+                raise ConfigError(f"[engine] gives both name = {engine['name']!r} and engine = {alias!r}; keep one")
+            engine["name"] = alias
         allowed = {f.name for f in dataclasses.fields(EngineSettings)}
         unknown = sorted(set(engine) - allowed)
         if unknown:

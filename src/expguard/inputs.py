@@ -55,7 +55,10 @@ def parse_expression(text: str, column: str, what: str) -> exp.Expression:
     if len(parsed) != 1:
         raise ConfigError(f"{what} column {column!r}: {text!r} must be a single SQL expression, not {len(parsed)} statements")
     tree = parsed[0]
-    if isinstance(tree, _FORBIDDEN) or tree.find(*_FORBIDDEN):
+    # An allow-list: a value expression (a column, literal, function, operator, case...), never
+    # a statement (sqlglot parses DROP, ATTACH, SET, PRAGMA ... into other node types), an alias
+    # or a query anywhere inside.
+    if not isinstance(tree, exp.Condition) or isinstance(tree, exp.Alias) or tree.find(*_FORBIDDEN):
         raise ConfigError(f"{what} column {column!r}: {text!r} must be an expression over the source's columns, not a query or statement")
     return tree
 

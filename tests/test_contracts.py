@@ -1,0 +1,278 @@
+"""Input contracts (SPEC "Contract checks on assignments") and the column mapping of real sources."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import expguard
+from expguard.constants import CORE_MODELS
+from expguard.errors import ContractError
+from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, assignment, exposure, props, read_model, ts, write_rows
+from reference import VALIDATION_COLUMNS, build_models
+
+VALIDATION = "int_experiment_exposure_validation"
+STG = "stg_experiment_exposures"
+
+
+def run(tmp_path: Path, events: Path, assignments: Path, **kwargs: Any) -> dict[str, list[dict]]:
+    out = tmp_path / "out"
+    expguard.run(str(events), str(assignments), output_dir=str(out), **kwargs)
+    return {name: read_model(out / f"{name}.parquet") for name in CORE_MODELS}
+
+
+def contract_error(tmp_path: Path, assignments: list[dict], schema: pa.Schema = ASSIGNMENT_SCHEMA) -> str:
+    """Run with these assignments; return the ContractError message (and check nothing was written)."""
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1"), exposure("u2")], EVENT_SCHEMA)
+    path = tmp_path / "assignments.parquet"
+    pq.write_table(pa.Table.from_pylist(assignments, schema=schema), path)
+    out = tmp_path / "out"
+    with pytest.raises(ContractError) as error:
+        expguard.run(str(events), str(path), output_dir=str(out))
+    assert not out.exists() or not list(out.rglob("*.parquet")), "nothing is written on a contract violation"
+    return str(error.value)
+
+
+def n_examples(message: str) -> int:
+    return len(re.findall(r"\(experiment_id=", message))
+
+
+def good_rows(n: int = 12) -> list[dict]:
+    return [assignment(f"u{i:02d}", "A" if i % 2 else "B") for i in range(n)]
+
+
+# --------------------------------------------------------------------------------------------
+# assignment contracts: count and up to five examples
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["experiment_id", "unit_id", "variation_id", "assigned_at"])
+@pytest.mark.parametrize("bad", [1, 7])
+def test_null_in_an_assignment_column_is_a_contract_error(tmp_path, column, bad):
+    rows = good_rows()
+    for row in rows[:bad]:
+        row[column] = None
+    message = contract_error(tmp_path, rows)
+    assert column in message
+    assert re.search(rf"\b{bad} rows?\b", message), message
+    assert n_examples(message) == min(bad, 5), message
+
+
+@pytest.mark.parametrize("column", ["experiment_id", "unit_id", "variation_id"])
+@pytest.mark.parametrize("value", ["", " ", "    "])
+def test_empty_or_all_space_id_is_a_contract_error(tmp_path, column, value):
+    rows = good_rows()
+    for row in rows[2:8]:
+        row[column] = value
+    message = contract_error(tmp_path, rows)
+    assert column in message
+    assert re.search(r"\b6 rows\b", message), message
+    assert n_examples(message) == 5, message
+
+
+def test_examples_show_which_rows_break_the_contract(tmp_path):
+    rows = good_rows()
+    rows[4]["variation_id"] = "  "
+    message = contract_error(tmp_path, rows)
+    assert "u04" in message
+    assert re.search(r"\b1 row\b", message), message
+
+
+@pytest.mark.parametrize("n_pairs", [1, 3, 9])
+def test_duplicate_experiment_unit_pairs_are_a_contract_error(tmp_path, n_pairs):
+    rows = good_rows()
+    rows += [assignment(f"u{i:02d}", "C", T0 + dt.timedelta(hours=1)) for i in range(n_pairs)]
+    message = contract_error(tmp_path, rows)
+    assert re.search(rf"\b{n_pairs}\b", message), message
+    assert n_examples(message) == min(n_pairs, 5), message
+    assert "u00" in message
+
+
+def test_same_unit_in_two_experiments_is_not_a_duplicate(tmp_path):
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    assignments = write_rows(tmp_path / "assignments.parquet",
+                             [assignment("u1"), assignment("u1", experiment_id="other")], ASSIGNMENT_SCHEMA)
+    models = run(tmp_path, events, assignments)
+    assert len(models[VALIDATION]) == 2
+
+
+def test_ids_that_differ_only_in_padding_are_distinct_assignments(tmp_path):
+    # Assignment ids are used as given (not trimmed): "u1" and " u1" are two units.
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    assignments = write_rows(tmp_path / "assignments.parquet", [assignment("u1"), assignment(" u1")], ASSIGNMENT_SCHEMA)
+    rows = {r["unit_id"]: r["exposure_status"] for r in run(tmp_path, events, assignments)[VALIDATION]}
+    assert rows == {"u1": "valid", " u1": "no_exposure"}
+
+
+def test_unreadable_assigned_at_text_is_a_contract_error(tmp_path):
+    (tmp_path / "a.csv").write_text("experiment_id,unit_id,variation_id,assigned_at\n"
+                                    "exp,u1,A,2026-03-01T12:00:00Z\nexp,u2,A,not a time\n", encoding="utf-8")
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    with pytest.raises(ContractError, match="assigned_at") as error:
+        expguard.run(str(events), str(tmp_path / "a.csv"), output_dir=str(tmp_path / "out"))
+    assert "not a time" in str(error.value)
+
+
+def test_missing_assignment_column_is_named(tmp_path):
+    table = pa.Table.from_pylist(good_rows(), schema=ASSIGNMENT_SCHEMA).drop_columns(["assigned_at"])
+    pq.write_table(table, tmp_path / "assignments.parquet")
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    with pytest.raises(ContractError, match="assigned_at"):
+        expguard.run(str(events), str(tmp_path / "assignments.parquet"), output_dir=str(tmp_path / "out"))
+
+
+# --------------------------------------------------------------------------------------------
+# column mapping of real event tables
+# --------------------------------------------------------------------------------------------
+
+
+def canonical_validation(rows: list[dict]) -> list[tuple]:
+    return sorted(tuple(row[c] for c in VALIDATION_COLUMNS) for row in rows)
+
+
+def test_segment_style_events_with_a_column_mapping(tmp_path):
+    utc = dt.timezone.utc
+    tracks = [
+        {"message_id": "m1", "event": "Experiment Viewed", "anonymous_id": "anon-1",
+         "timestamp": dt.datetime(2026, 3, 1, 12, 1, tzinfo=utc), "properties": props("exp", "A")},
+        {"message_id": "m2", "event": "Experiment Viewed", "anonymous_id": "anon-1",
+         "timestamp": dt.datetime(2026, 3, 1, 12, 1, tzinfo=utc), "properties": props("exp", "A")},
+        {"message_id": "m3", "event": "Experiment Viewed", "anonymous_id": "anon-2",
+         "timestamp": dt.datetime(2026, 3, 1, 12, 2, tzinfo=utc), "properties": props("exp", "B")},
+        {"message_id": "m4", "event": "Page Viewed", "anonymous_id": "anon-3",
+         "timestamp": dt.datetime(2026, 3, 1, 12, 3, tzinfo=utc), "properties": props("exp", "A")},
+        {"message_id": "m5", "event": "Experiment Viewed", "anonymous_id": None,
+         "timestamp": dt.datetime(2026, 3, 1, 12, 4, tzinfo=utc), "properties": props("exp", "A")},
+    ]
+    pq.write_table(pa.Table.from_pylist(tracks), tmp_path / "tracks.parquet")
+    assignments = [assignment("anon-1"), assignment("anon-2"), assignment("anon-3")]
+    a_path = write_rows(tmp_path / "assignments.parquet", assignments, ASSIGNMENT_SCHEMA)
+    mapping = {"event_id": "message_id", "event_name": "event", "event_ts": "timestamp", "unit_id": "anonymous_id"}
+    models = run(tmp_path, tmp_path / "tracks.parquet", a_path, events_columns=mapping,
+                 vars={"exp_exposure_event_name": "Experiment Viewed"})
+
+    statuses = {r["unit_id"]: r["exposure_status"] for r in models[VALIDATION]}
+    assert statuses == {"anon-1": "valid", "anon-2": "variation_mismatch", "anon-3": "no_exposure"}
+    assert sorted(r["event_id"] for r in models[STG]) == ["m1", "m2", "m3", "m5"]
+    assert [r["reject_reason"] for r in models[STG] if r["event_id"] == "m5"] == ["missing_unit_id"]
+
+    canonical_events = [
+        {"event_id": t["message_id"], "event_name": t["event"], "unit_id": t["anonymous_id"],
+         "event_ts": t["timestamp"], "properties": t["properties"]}
+        for t in tracks
+    ]
+    expected = build_models(canonical_events, assignments, exp_exposure_event_name="Experiment Viewed")
+    assert canonical_validation(models[VALIDATION]) == canonical_validation(expected[VALIDATION])
+
+
+def test_top_level_experiment_and_variation_columns(tmp_path):
+    # No properties column at all; integer user ids; the variation under another name.
+    rows = [
+        {"id": "e1", "user_id": 42, "ts": T0, "experiment_id": "exp", "variation_key": "A", "event_type": "exposure"},
+        {"id": "e2", "user_id": 42, "ts": ts(5), "experiment_id": "exp", "variation_key": "A", "event_type": "exposure"},
+        {"id": "e3", "user_id": 7, "ts": ts(1), "experiment_id": " exp ", "variation_key": "B", "event_type": "exposure"},
+        {"id": "e4", "user_id": 8, "ts": ts(1), "experiment_id": None, "variation_key": "A", "event_type": "exposure"},
+        {"id": "e5", "user_id": 9, "ts": ts(1), "experiment_id": "exp", "variation_key": "A", "event_type": "click"},
+    ]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "exposures.parquet")
+    assignments = [assignment("42"), assignment("7"), assignment("9")]
+    a_path = write_rows(tmp_path / "assignments.parquet", assignments, ASSIGNMENT_SCHEMA)
+    mapping = {"event_id": "id", "event_name": "event_type", "unit_id": "user_id", "event_ts": "ts",
+               "experiment_id": "experiment_id", "variation_id": "variation_key"}
+    models = run(tmp_path, tmp_path / "exposures.parquet", a_path, events_columns=mapping,
+                 vars={"exp_exposure_event_name": "exposure"})
+    statuses = {r["unit_id"]: r["exposure_status"] for r in models[VALIDATION]}
+    assert statuses == {"42": "valid", "7": "variation_mismatch", "9": "no_exposure"}
+    deduped = {r["unit_id"]: r for r in models["int_experiment_exposures_deduped"]}
+    assert deduped["42"]["exposure_event_count"] == 2 and deduped["42"]["event_id"] == "e1"
+    assert [r["reject_reason"] for r in models[STG] if r["event_id"] == "e4"] == ["missing_experiment_id"]
+
+
+def test_csv_input_keeps_ids_like_007_as_text(tmp_path):
+    (tmp_path / "events.csv").write_text(
+        "event_id,event_name,unit_id,event_ts,properties\n"
+        '0001,experiment_viewed,007,2026-03-01T12:01:00Z,"{""experiment_id"": ""01"", ""variation_id"": ""0""}"\n'
+        '0002,experiment_viewed,7,2026-03-01T12:02:00Z,"{""experiment_id"": ""01"", ""variation_id"": ""0""}"\n'
+        '0003,experiment_viewed,00,2026-03-01 13:03:00+01:00,"{""experiment_id"": ""01"", ""variation_id"": ""00""}"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "assignments.csv").write_text(
+        "experiment_id,unit_id,variation_id,assigned_at\n"
+        "01,007,0,2026-03-01T12:00:00Z\n"
+        "01,00,00,2026-03-01 12:00:00\n"
+        "01,0007,0,2026-03-01T12:00:00Z\n",
+        encoding="utf-8",
+    )
+    models = run(tmp_path, tmp_path / "events.csv", tmp_path / "assignments.csv")
+    statuses = {(r["experiment_id"], r["unit_id"], r["assigned_variation_id"]): r["exposure_status"]
+                for r in models[VALIDATION]}
+    assert statuses == {("01", "007", "0"): "valid", ("01", "00", "00"): "valid", ("01", "0007", "0"): "no_exposure"}
+    staged = sorted((r["event_id"], r["unit_id"], r["exposed_at"]) for r in models[STG])
+    assert staged == [("0001", "007", ts(1)), ("0002", "7", ts(2)), ("0003", "00", ts(3))]
+    daily = models["fct_experiment_exposure_quality_daily"]
+    assert [(r["experiment_id"], r["unassigned_exposed_units"]) for r in daily] == [("01", 1)]  # unit "7"
+
+
+def test_integer_unit_ids_in_events_match_text_ids_in_assignments(tmp_path):
+    schema = pa.schema([("event_id", pa.string()), ("event_name", pa.string()), ("unit_id", pa.int64()),
+                        ("event_ts", pa.timestamp("us")), ("properties", pa.string())])
+    events = [
+        {"event_id": "a", "event_name": "experiment_viewed", "unit_id": 42, "event_ts": ts(1), "properties": props()},
+        {"event_id": "b", "event_name": "experiment_viewed", "unit_id": 12345678901234, "event_ts": ts(2),
+         "properties": props()},
+        {"event_id": "c", "event_name": "experiment_viewed", "unit_id": -5, "event_ts": ts(3), "properties": props()},
+        {"event_id": "d", "event_name": "experiment_viewed", "unit_id": None, "event_ts": ts(4), "properties": props()},
+    ]
+    pq.write_table(pa.Table.from_pylist(events, schema=schema), tmp_path / "events.parquet")
+    assignments = [assignment("42"), assignment("12345678901234"), assignment("-5"), assignment("042")]
+    a_path = write_rows(tmp_path / "assignments.parquet", assignments, ASSIGNMENT_SCHEMA)
+    models = run(tmp_path, tmp_path / "events.parquet", a_path)
+    statuses = {r["unit_id"]: r["exposure_status"] for r in models[VALIDATION]}
+    assert statuses == {"42": "valid", "12345678901234": "valid", "-5": "valid", "042": "no_exposure"}
+    assert [r["reject_reason"] for r in models[STG] if r["event_id"] == "d"] == ["missing_unit_id"]
+    assert canonical_validation(models[VALIDATION]) == canonical_validation(
+        build_models(events, assignments)[VALIDATION])
+
+
+def test_integer_assignment_ids_are_used_as_their_decimal_text(tmp_path):
+    schema = pa.schema([("experiment_id", pa.int64()), ("unit_id", pa.int64()), ("variation_id", pa.int32()),
+                        ("assigned_at", pa.timestamp("us"))])
+    rows = [{"experiment_id": 7, "unit_id": 42, "variation_id": 1, "assigned_at": T0}]
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), tmp_path / "assignments.parquet")
+    events = write_rows(tmp_path / "events.parquet",
+                        [exposure("42", ts(1), properties='{"experiment_id": 7, "variation_id": 1}')], EVENT_SCHEMA)
+    models = run(tmp_path, events, tmp_path / "assignments.parquet")
+    assert [(r["experiment_id"], r["unit_id"], r["assigned_variation_id"], r["exposure_status"])
+            for r in models[VALIDATION]] == [("7", "42", "1", "valid")]
+
+
+def test_json_lines_events_with_numeric_unit_ids_and_object_properties(tmp_path):
+    lines = [
+        {"event_id": "a", "event_name": "experiment_viewed", "unit_id": 42, "event_ts": "2026-03-01T12:01:00Z",
+         "properties": {"experiment_id": "exp", "variation_id": "A"}},
+        {"event_id": "b", "event_name": "experiment_viewed", "unit_id": 43, "event_ts": "2026-03-01T12:02:00.5Z",
+         "properties": {"experiment_id": "exp", "variation_id": 2}},
+    ]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    a_path = write_rows(tmp_path / "assignments.parquet", [assignment("42"), assignment("43", "2")], ASSIGNMENT_SCHEMA)
+    models = run(tmp_path, tmp_path / "events.jsonl", a_path)
+    statuses = {r["unit_id"]: r["exposure_status"] for r in models[VALIDATION]}
+    assert statuses == {"42": "valid", "43": "valid"}
+    assert sorted(r["exposed_at"] for r in models[STG]) == [ts(1), ts(2, micros=500_000)]
+
+
+def test_mapping_to_a_missing_column_names_it_and_the_available_ones(tmp_path):
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    a_path = write_rows(tmp_path / "assignments.parquet", [assignment("u1")], ASSIGNMENT_SCHEMA)
+    with pytest.raises(ContractError) as error:
+        expguard.run(str(events), str(a_path), output_dir=str(tmp_path / "out"),
+                     events_columns={"unit_id": "coalesce(user_id, anonymous_id)"})
+    message = str(error.value)
+    assert "user_id" in message and "event_name" in message
