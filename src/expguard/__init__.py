@@ -13,9 +13,10 @@ from .config import RunConfig, Source, Variables, build_config
 from .constants import CORE_MODELS
 from .errors import ConfigError, ContractError, EngineError, ExpguardError, InputError, LockError
 from .pipeline import RunResult
+from .report import ReportResult, report
 
 __all__ = [
-    "run", "compile_model", "MODELS", "RunConfig", "RunResult", "Source", "Variables",
+    "run", "report", "compile_model", "MODELS", "ReportResult", "RunConfig", "RunResult", "Source", "Variables",
     "ExpguardError", "ConfigError", "ContractError", "EngineError", "InputError", "LockError",
 ]
 __version__ = "0.1.0"

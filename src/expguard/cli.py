@@ -67,7 +67,11 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Format of --assignments when its name does not tell."),
         click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
                      help="Set a variable (repeatable), e.g. --var exp_exposure_max_days_after_assignment=14."),
-        click.option("--engine", default=None, help="Engine: duckdb (default)."),
+        click.option("--engine", default=None, help="Engine: duckdb (default, in-process) or spark."),
+        click.option("--spark-master", default=None, metavar="URL",
+                     help="Spark master for --engine spark, e.g. local[4], spark://host:7077, yarn (default: local[*])."),
+        click.option("--spark-remote", default=None, metavar="URL",
+                     help="Spark Connect server for --engine spark, e.g. sc://host:15002."),
         click.option("--threads", type=int, default=None, help="Engine threads (default: all cores)."),
         click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk."),
         click.option("--temp-directory", default=None, help="Where the engine spills (default: a private temp folder)."),
@@ -91,6 +95,8 @@ def config_from_options(
     temp_directory: str | None,
     output_dir: str | None = None,
     database: str | None = None,
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
 ):
     """Merge the project file (if any) with the command-line options, which win."""
     from .config import Source, build_config, load_project, parse_var_options
@@ -109,6 +115,14 @@ def config_from_options(
     for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):
         if value is not None:
             engine_settings[key] = value
+    # --spark-master and --spark-remote replace each other (and the project file's), and
+    # imply --engine spark when no engine is named anywhere.
+    for key, value, other in (("spark_master", spark_master, "spark_remote"), ("spark_remote", spark_remote, "spark_master")):
+        if value is not None:
+            engine_settings[key] = value
+            if (spark_master is None) != (spark_remote is None):
+                engine_settings.pop(other, None)
+            engine_settings.setdefault("name", "spark")
     settings["engine"] = engine_settings
     output = dict(settings.get("output", {}))
     if output_dir is not None or database is not None:
@@ -122,7 +136,7 @@ def progress_printer(console) -> Callable[[str, dict], None]:
         if event == "prepare":
             console.print("[dim]reading inputs and checking contracts[/dim]")
         elif event == "model_done":
-            console.print(f"  [green]built[/green] {info['name']:<40} {info['rows']:>12,} rows {info['seconds']:>8.2f} s")
+            console.print(f"  [green]built[/green] {info['name']:<52} {info['rows']:>12,} rows {info['seconds']:>8.2f} s")
         elif event == "write":
             console.print("[dim]writing outputs[/dim]")
 
@@ -164,6 +178,11 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet
     result = run_pipeline(config, progress=progress_printer(console), lock_timeout=lock_timeout)
     where = [str(p.parent) for p in result.parquet_files[:1]] + ([str(result.database)] if result.database else [])
     console.print(f"[bold]done[/bold] in {result.seconds:.1f} s; wrote {', '.join(where)}")
+    from .constants import FCT_ALERTS
+
+    count = result.rows(FCT_ALERTS)
+    console.print(f"{count:,} exposure-quality alert{'s' if count != 1 else ''}; list them with: expguard alerts "
+                  + (f"--output-dir {result.parquet_files[0].parent}" if result.parquet_files else f"--database {result.database}"))
 
 
 @main.command()
@@ -215,10 +234,101 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
     variables = Variables().with_values(parse_var_options(var)).as_dict()
     if all_models == (model is not None):
         raise ConfigError("give one MODEL or --all")
-    names = list(load_models()) if all_models else [model]
+    models = load_models()
+    names = list(models) if all_models else [model]
     for name in names:
+        if all_models and models[name].is_python:
+            click.echo(f"-- model: {name} is computed in Python from {', '.join(models[name].depends_on)}; no SQL\n")
+            continue
+        sql = compile_model(name, variables, dialect, pretty=True)
         click.echo(f"-- model: {name}")
-        click.echo(compile_model(name, variables, dialect, pretty=True) + ";\n")
+        click.echo(sql + ";\n")
+
+
+ALERTS_EXIT_CODE = 3
+
+
+@main.command(name="alerts")
+@input_options
+@click.option("--output-dir", default=None, help="Read the alerts of an earlier run that wrote this folder.")
+@click.option("--database", default=None, help="Read the alerts of an earlier run that wrote this DuckDB file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table for people, or a JSON array for scripts.")
+@click.option("--fail-on", type=click.Choice(["warning", "critical"]), default=None,
+              help=f"Exit {ALERTS_EXIT_CODE} when a listed alert has this severity or a worse one.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Only alerts dated on or after this day (YYYY-MM-DD).")
+@click.option("--experiment", "experiments", multiple=True, metavar="ID", help="Only this experiment's alerts (repeatable).")
+@handle_errors
+def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_on: str | None, since: Any,
+                   experiments: tuple[str, ...], debug: bool, **options: Any) -> None:
+    """List exposure-quality alerts: from an earlier run's outputs, or built from the inputs.
+
+    \b
+    Example:
+      expguard alerts --output-dir out/ --fail-on critical
+      expguard alerts --events events.parquet --assignments assignments.parquet --format json
+    Exits 3 when --fail-on is given and a listed alert reaches that severity.
+    """
+    from . import alerts
+    from .constants import FCT_ALERTS
+    from .errors import ConfigError
+
+    if output_dir is not None or database is not None:
+        if output_dir is not None and database is not None:
+            raise ConfigError("give one of --output-dir or --database to read alerts from")
+        if options["events"] is not None or options["assignments"] is not None:
+            raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
+        table = alerts.read_alerts(output_dir=output_dir, database=database)
+    else:
+        from .pipeline import build_tables
+
+        table = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS]
+    rows = alerts.select_alerts(table, since.date() if since else None, experiments)
+    if fmt == "json":
+        click.echo(alerts.alerts_json(rows))
+    else:
+        from rich.console import Console
+
+        console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+        console.print(alerts.alerts_table(rows) if rows else "no alerts")
+    if fail_on is not None and alerts.reaches(rows, fail_on):
+        sys.exit(ALERTS_EXIT_CODE)
+
+
+@main.command(name="report")
+@input_options
+@click.option("--output-dir", default=None, help="Report on an earlier run that wrote this folder.")
+@click.option("--database", default=None, help="Report on an earlier run that wrote this DuckDB file.")
+@click.option("--out", default="expguard-report.html", show_default=True, type=click.Path(dir_okay=False),
+              help="The HTML file to write (one self-contained file; opens offline).")
+@click.option("--experiment", "experiments", multiple=True, metavar="ID", help="Only this experiment (repeatable).")
+@click.option("--title", default=None, help="Page title (default: expguard exposure report).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@handle_errors
+def report_command(output_dir: str | None, database: str | None, out: str, experiments: tuple[str, ...],
+                   title: str | None, quiet: bool, debug: bool, **options: Any) -> None:
+    """Write an HTML report of exposure quality: overview, charts and captions per experiment.
+
+    \b
+    Example:
+      expguard report --output-dir out/ --out report.html
+      expguard report --events events.parquet --assignments assignments.parquet --experiment exp_01
+    Reads an earlier run (--output-dir/--database), or builds the models from the inputs first.
+    """
+    from .errors import ConfigError
+    from .report import write_report
+    from .report.data import build_data, read_outputs
+
+    if output_dir is not None or database is not None:
+        if options["events"] is not None or options["assignments"] is not None:
+            raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
+        run = read_outputs(output_dir=output_dir, database=database)
+    else:
+        run = build_data(config_from_options(**options))
+    result = write_report(run, out, experiments, title)
+    _console(quiet).print(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB): {result.experiments} experiment"
+                          f"{'s' if result.experiments != 1 else ''}, {result.charts} charts")
 
 
 if __name__ == "__main__":  # pragma: no cover

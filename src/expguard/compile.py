@@ -64,18 +64,165 @@ def bind_variables(tree: exp.Expression, variables: Mapping[str, Any]) -> exp.Ex
 
 
 def _spark_json_valid(node: exp.Expression) -> exp.Expression:
-    # Spark has no json_valid; its get_json_object already yields null for invalid JSON,
-    # so the guard reduces to a null check there.
+    """Spark: ``json_valid(x)`` becomes a strict, whole-text JSON check.
+
+    Spark has no ``json_valid``, and its ``get_json_object`` is lenient: it reads single
+    quotes, raw control characters in strings and ignores whatever follows the first value
+    (``{"experiment_id": "e"} xyz``), where DuckDB's ``json_valid`` is false. The guard is
+    ``try_parse_json(x)`` (strict JSON, Spark 4.0+) and, to refuse trailing text, the lengths
+    of the arrays ``[x,0]`` and ``[0,x]``: both are 2 only when ``x`` is exactly one JSON value
+    (``x] junk`` closes the first early, ``x, y] junk`` adds an element to the second). With a
+    duplicated key, DuckDB keeps the text valid (extraction takes the first); ``try_parse_json``
+    needs ``spark.sql.variant.allowDuplicateKeys=true`` for that, which the Spark engine sets.
+    DuckDB also reads ``NaN``/``Infinity`` and trailing commas, which Spark's parsers refuse:
+    such properties yield null ids on Spark (see docs/running-at-scale.md).
+
+    >>> import sqlglot
+    >>> _spark_json_valid(sqlglot.parse_one("json_valid(p)", read="duckdb")).sql("spark")
+    "COALESCE(NOT TRY_PARSE_JSON(p) IS NULL AND JSON_ARRAY_LENGTH('[' || p || ',0]') = 2 AND JSON_ARRAY_LENGTH('[0,' || p || ']') = 2, FALSE)"
+    """
     if isinstance(node, exp.Anonymous) and node.name.lower() == "json_valid":
-        return exp.Not(this=exp.Is(this=node.expressions[0], expression=exp.Null()))
-    if type(node).__name__ == "IsJSON" or (hasattr(exp, "JSONValid") and isinstance(node, getattr(exp, "JSONValid"))):
-        return exp.Not(this=exp.Is(this=node.this, expression=exp.Null()))
+        value = node.expressions[0]
+    elif type(node).__name__ in ("IsJSON", "JSONValid"):
+        value = node.this
+    else:
+        return node
+    parsed = exp.Not(this=exp.Is(this=exp.Anonymous(this="TRY_PARSE_JSON", expressions=[value.copy()]), expression=exp.Null()))
+    checks: exp.Expression = parsed
+    for before, after in (("[", ",0]"), ("[0,", "]")):
+        wrapped = exp.DPipe(
+            this=exp.DPipe(this=exp.Literal.string(before), expression=value.copy(), safe=True),
+            expression=exp.Literal.string(after),
+            safe=True,
+        )
+        length = exp.Anonymous(this="JSON_ARRAY_LENGTH", expressions=[wrapped])
+        checks = exp.And(this=checks, expression=exp.EQ(this=length, expression=exp.Literal.number(2)))
+    return exp.Coalesce(this=checks, expressions=[exp.false()])
+
+
+def _spark_try_cast(node: exp.Expression) -> exp.Expression:
+    """Spark: ``try_cast`` must stay ``TRY_CAST``.
+
+    sqlglot writes a DuckDB ``TRY_CAST`` as a plain ``CAST`` for Spark (Spark's legacy cast
+    returned null on bad input), but the Spark engine runs in ANSI mode, where ``CAST`` raises:
+    text that is not a timestamp would stop the run instead of becoming a labelled reject.
+
+    >>> import sqlglot
+    >>> _spark_try_cast(sqlglot.parse_one("try_cast(x as timestamptz)", read="duckdb")).sql("spark")
+    'TRY_CAST(x AS TIMESTAMP)'
+    """
+    if isinstance(node, exp.TryCast) and not node.args.get("safe"):
+        node = node.copy()
+        node.set("safe", True)
     return node
 
 
+# Timestamp text that DuckDB's TIMESTAMPTZ cast and Spark's TIMESTAMP cast both read, and read
+# the same way: a date (1-2 digit month/day), optionally a time (T or one space, hh:mm with
+# optional seconds and fraction) and then a zone: Z, an offset (+hh, +hhmm, +hh:mm, +hh:mm:ss)
+# right after the time, or a zone name after one space (UTC, EST, Europe/Paris, Etc/GMT+1).
+# Leading whitespace (\s) is skipped by both; trailing, only spaces. The end is \z, not $: Java's
+# $ also matches before a final newline, which DuckDB refuses.
+SPARK_TIMESTAMP_TEXT = (
+    "^\\s*[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}"
+    "([T ][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}([.][0-9]*)?)?"
+    "([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:[0-9]{2})?)?| (?!UT(?![A-Za-z]))[A-Za-z][A-Za-z0-9_/+:-]+)?)? *\\z"
+)
+
+
+def _is_timestamp_text_guarded(node: exp.Expression) -> bool:
+    parent = node.parent
+    return (
+        isinstance(parent, exp.If)
+        and isinstance(parent.this, exp.RegexpLike)
+        and parent.this.expression.name == SPARK_TIMESTAMP_TEXT
+    )
+
+
+def _spark_timestamp_text(node: exp.Expression) -> exp.Expression:
+    """Spark: text read as a timestamp must have a form that DuckDB reads too.
+
+    Spark's cast also reads partial and loose forms that DuckDB refuses (``2026``,
+    ``2026-03``, ``2026-03-01T12``, ``12:00:00 +02:00``, ``12:00:00UTC``, ``+2026-03-01``);
+    each would be an exposure on Spark and a ``missing_timestamp`` reject on DuckDB. The cast is
+    guarded by :data:`SPARK_TIMESTAMP_TEXT`, which accepts only forms both engines read alike.
+    A few forms only DuckDB reads (``24:00:00``, two spaces or a tab before the time,
+    ``2026/03/01``, lowercase zone names) stay null on Spark.
+
+    >>> import sqlglot
+    >>> "RLIKE" in _spark_timestamp_text(sqlglot.parse_one("try_cast(x as timestamptz)", read="duckdb")).sql("spark")
+    True
+    """
+    if (
+        isinstance(node, exp.TryCast)
+        and node.to.is_type(exp.DataType.Type.TIMESTAMPTZ, exp.DataType.Type.TIMESTAMPLTZ)
+        and not _is_timestamp_text_guarded(node)
+    ):
+        guard = exp.RegexpLike(this=node.this.copy(), expression=exp.Literal.string(SPARK_TIMESTAMP_TEXT))
+        return exp.Case(ifs=[exp.If(this=guard, true=node.copy())])
+    return node
+
+
+def _spark_epoch(node: exp.Expression) -> exp.Expression:
+    """Spark: epoch numbers become timestamps as DuckDB makes them.
+
+    sqlglot writes DuckDB's ``to_timestamp(seconds)`` as Spark's ``from_unixtime``, which formats
+    the value as text to the second and drops the fraction; ``timestamp_seconds`` truncates to
+    the microsecond where DuckDB rounds half to even. Seconds become
+    ``timestamp_micros(rint(seconds * 1e6))``; milliseconds and microseconds keep Spark's exact
+    functions. Each is cast to ``TIMESTAMP_NTZ`` (a DuckDB ``TIMESTAMP``) under the session's
+    UTC time zone.
+
+    >>> from sqlglot import exp
+    >>> _spark_epoch(exp.UnixToTime(this=exp.column("s"))).sql("spark")
+    'CAST(TIMESTAMP_MICROS(CAST(RINT(CAST(s AS DOUBLE) * 1000000) AS BIGINT)) AS TIMESTAMP_NTZ)'
+    """
+    if not isinstance(node, exp.UnixToTime):
+        return node
+    scale = node.args.get("scale")
+    value = node.this.copy()
+    if scale in (None, exp.UnixToTime.SECONDS):
+        micros = exp.Mul(this=exp.cast(value, "double"), expression=exp.Literal.number(1_000_000))
+        value = exp.cast(exp.Anonymous(this="RINT", expressions=[micros]), "bigint")
+        function = "TIMESTAMP_MICROS"
+    elif scale == exp.UnixToTime.MILLIS:
+        function = "TIMESTAMP_MILLIS"
+    elif scale == exp.UnixToTime.MICROS:
+        function = "TIMESTAMP_MICROS"
+    else:
+        return node
+    return exp.cast(exp.Anonymous(this=function, expressions=[value]), exp.DataType.Type.TIMESTAMPNTZ)
+
+
+def _spark_timestamp_ntz(node: exp.Expression) -> exp.Expression:
+    """Spark: a ``TIMESTAMP`` built in Python is DuckDB's ``TIMESTAMP``, without a time zone.
+
+    The models are parsed as DuckDB, where ``timestamp`` is already ``TIMESTAMP_NTZ`` for Spark;
+    casts built with ``exp.cast(x, "timestamp")`` (the input layer's) carry the generic
+    ``TIMESTAMP`` type, which Spark reads as its session-zone ``TIMESTAMP_LTZ``.
+
+    >>> from sqlglot import exp
+    >>> _spark_timestamp_ntz(exp.DataType.build("timestamp")).sql("spark")
+    'TIMESTAMP_NTZ'
+    """
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.TIMESTAMP:
+        return exp.DataType.build(exp.DataType.Type.TIMESTAMPNTZ)
+    return node
+
+
+# Applied in order, each over the whole tree. The text guard wraps TRY_CAST nodes, so it runs
+# before the pass that marks them safe.
+SPARK_TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
+    _spark_json_valid,
+    _spark_timestamp_text,
+    _spark_try_cast,
+    _spark_epoch,
+    _spark_timestamp_ntz,
+)
+
 DIALECT_TRANSFORMS: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {
-    "spark": (_spark_json_valid,),
-    "databricks": (_spark_json_valid,),
+    "spark": SPARK_TRANSFORMS,
+    "databricks": SPARK_TRANSFORMS,
 }
 
 
@@ -101,5 +248,11 @@ def compile_model(name: str, variables: Mapping[str, Any], dialect: str = "duckd
     models = load_models()
     if name not in models:
         raise ConfigError(f"unknown model {name!r}; models: {', '.join(models)}")
+    if models[name].is_python:
+        python = models[name].python
+        raise ConfigError(
+            f"model {name} is computed in Python ({python.function.__module__}.{python.function.__name__}) "
+            f"from {', '.join(python.depends_on)}; it has no SQL: compile those models instead"
+        )
     tree = bind_variables(models[name].parse(), variables)
     return to_sql(tree, dialect, pretty=pretty)

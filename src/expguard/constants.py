@@ -40,3 +40,36 @@ EXPOSURE_STATUSES = (
     "exposure_outside_window",
     "valid",
 )
+
+# Monitoring models (quality by variation, sample-ratio mismatch, alerts); see docs/monitoring.md.
+FCT_DAILY_BY_VARIATION = "fct_experiment_exposure_quality_daily_by_variation"
+INT_SRM_COUNTS = "int_experiment_exposure_srm_counts"
+INT_REJECTIONS_DAILY = "int_experiment_exposure_rejections_daily"
+FCT_SRM = "fct_experiment_exposure_srm"
+FCT_ALERTS = "fct_experiment_exposure_alerts"
+MONITORING_MODELS = (FCT_DAILY_BY_VARIATION, INT_SRM_COUNTS, INT_REJECTIONS_DAILY, FCT_SRM, FCT_ALERTS)
+
+# fct_experiment_exposure_srm.stage, in funnel order, and the count column of
+# int_experiment_exposure_srm_counts that each stage tests.
+SRM_STAGES = ("assigned", "logged", "exposed", "valid_exposed")
+SRM_STAGE_COLUMNS = {
+    "assigned": "assigned_units",
+    "logged": "logged_units",
+    "exposed": "exposed_units",
+    "valid_exposed": "valid_exposed_units",
+}
+
+# fct_experiment_exposure_srm.srm_status, in the order they are decided.
+SRM_STATUSES = ("single_variation", "no_weights", "insufficient_units", "srm", "ok")
+
+# fct_experiment_exposure_alerts.alert_type and severity (least severe first).
+ALERT_TYPES = (
+    "exposure_rate_drop",
+    "mismatch_rate_rise",
+    "multi_variation_rate_rise",
+    "srm",
+    "unassigned_exposure_spike",
+    "duplicate_exposure_spike",
+    "rejected_exposure_spike",
+)
+SEVERITIES = ("warning", "critical")

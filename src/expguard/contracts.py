@@ -31,6 +31,14 @@ class Check:
 
 _ID_COLUMNS = ("experiment_id", "unit_id", "variation_id")
 
+
+def _blank(column: str) -> str:
+    """``trim(column, ' ') = ''``, with the trim only for the rare values that start with a space
+    (and a pruning of Parquet row groups by their statistics on the way): the same rows, found
+    with a fraction of the work on a large assignment table."""
+    return f"({column} = '' or ({column} like ' %' and trim({column}, ' ') = ''))"
+
+
 ASSIGNMENT_CHECKS: tuple[Check, ...] = (
     *(
         Check(
@@ -53,9 +61,9 @@ ASSIGNMENT_CHECKS: tuple[Check, ...] = (
         Check(
             name=f"{column}_not_blank",
             reason=f"{ASSIGNMENTS}.{column} is empty or all spaces",
-            count_sql=f"select count(*) as n from {ASSIGNMENTS} where trim({column}, ' ') = ''",
+            count_sql=f"select count(*) as n from {ASSIGNMENTS} where {_blank(column)}",
             examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
-            f"from {ASSIGNMENTS} where trim({column}, ' ') = '' order by experiment_id, unit_id",
+            f"from {ASSIGNMENTS} where {_blank(column)} order by experiment_id, unit_id",
         )
         for column in _ID_COLUMNS
     ),

@@ -6,7 +6,7 @@ import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import contracts, inputs
 from .faults import checkpoint
@@ -16,6 +16,9 @@ from .engines import create_engine
 from .engines.base import Engine
 from .outputs import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
 from .project import load_models
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
@@ -59,18 +62,33 @@ def prepare(engine: Engine, config: RunConfig) -> None:
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
-    """Materialize every model in dependency order, variables bound as literals."""
+    """Materialize every model in dependency order, variables bound as literals; a Python
+    model's table is stored with ``engine.register_arrow``."""
     results = []
     variables = config.variables.as_dict()
     for model in load_models().values():
         progress("model_start", {"name": model.name})
         started = time.perf_counter()
         checkpoint(f"model:{model.name}")
-        rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
+        if model.python is not None:
+            rows = engine.register_arrow(model.name, model.python.build(engine, config.variables))
+        else:
+            rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
         result = ModelResult(model.name, rows, time.perf_counter() - started)
         results.append(result)
         progress("model_done", {"name": model.name, "rows": rows, "seconds": result.seconds})
     return results
+
+
+def build_tables(config: RunConfig, names: list[str], progress: Progress = _silent) -> dict[str, "pa.Table"]:
+    """Build every model for ``config`` and return the named ones as Arrow tables; write nothing."""
+    engine = create_engine(config.engine)
+    try:
+        prepare(engine, config)
+        build_models(engine, config, progress)
+        return {name: engine.to_arrow(name) for name in names}
+    finally:
+        engine.close()
 
 
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:

@@ -1,13 +1,15 @@
 """Loads the SQL models shipped in ``models/``, parses them and orders them by dependency.
 
 A model's dependencies are the tables its SQL reads (CTE names excluded), never declared
-twice: reorder the files or add a model and the order follows from the SQL itself.
+twice: reorder the files or add a model and the order follows from the SQL itself. Models
+computed in Python (:mod:`expguard.pymodels`) declare what they read, and join the same order.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 
@@ -16,20 +18,33 @@ from sqlglot import exp
 
 from .constants import INPUTS
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .pymodels import PythonModel
+
 SOURCE_DIALECT = "duckdb"
 
 
 @dataclass(frozen=True)
 class Model:
-    """One model: its name (the file name), its SQL text and what it reads."""
+    """One model: its name (the file name), its SQL text and what it reads.
+
+    A Python model has no SQL (``sql`` is empty) and carries its :class:`PythonModel`.
+    """
 
     name: str
     sql: str
     layer: str
     depends_on: tuple[str, ...]
+    python: "PythonModel | None" = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.python is not None
 
     def parse(self) -> exp.Expression:
         """A fresh parsed tree of the model's single SELECT (callers may transform it)."""
+        if self.python is not None:
+            raise ValueError(f"model {self.name} is computed in Python; it has no SQL")
         return sqlglot.parse_one(self.sql, read=SOURCE_DIALECT)
 
 
@@ -45,7 +60,7 @@ def referenced_tables(tree: exp.Expression) -> set[str]:
 
 @cache
 def load_models() -> dict[str, Model]:
-    """All models, in dependency order (inputs first, each model after what it reads)."""
+    """All models, SQL and Python, in dependency order (each model after what it reads)."""
     root = resources.files("expguard") / "models"
     found: dict[str, Model] = {}
     for layer_dir in sorted(root.iterdir(), key=lambda p: p.name):
@@ -61,6 +76,12 @@ def load_models() -> dict[str, Model]:
                 raise RuntimeError(f"model {name} must be exactly one SELECT statement")
             deps = tuple(sorted(referenced_tables(statements[0])))
             found[name] = Model(name=name, sql=sql, layer=layer_dir.name, depends_on=deps)
+    from .pymodels import python_models
+
+    for name, python in python_models().items():
+        if name in found:  # pragma: no cover - a packaging mistake
+            raise RuntimeError(f"model {name} is defined both in SQL and in Python")
+        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python)
     graph = {name: [d for d in model.depends_on if d not in INPUTS] for name, model in found.items()}
     for name, deps in graph.items():
         for dep in deps:

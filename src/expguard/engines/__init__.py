@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # pragma: no cover
 # name -> "module:Class"; imported lazily so that a DuckDB-only install never imports pyspark.
 ENGINES: dict[str, str] = {
     "duckdb": "expguard.engines.duckdb:DuckDBEngine",
+    "spark": "expguard.engines.spark:SparkEngine",
 }
 
 

@@ -1,0 +1,507 @@
+"""Apache Spark (PySpark): the same models, transpiled by sqlglot, for data that outgrows one machine.
+
+The session comes from, in this order: Spark Connect (``spark_remote``, ``sc://host:port``), a
+Spark context already running in this process (a notebook's, or a test run's shared one), or a
+new one on ``spark_master`` (default ``local[*]``, or ``local[threads]``). Each run works in its
+own child session (``newSession()``): its settings and temporary views never leak into the
+caller's session, and the caller's never reach a result.
+
+Every session runs with the settings in :data:`SESSION_CONF`: time zone UTC, ANSI SQL, Parquet
+timestamps written as INT64 microseconds. Models are persisted (memory, then disk) and counted;
+outputs are written as one Parquet file each (see :meth:`SparkEngine.write_parquet`).
+
+pyspark is imported inside this module's functions only, so a DuckDB-only install works.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import tempfile
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlglot
+from sqlglot import exp
+
+from ..config import EngineSettings, Source
+from ..errors import EngineError, InputError
+from . import base
+from .base import Engine
+
+# Runtime SQL settings of every expguard session, whatever the cluster's defaults are.
+SESSION_CONF: dict[str, str] = {
+    # SPEC: timestamps hold UTC; casts between TIMESTAMP and TIMESTAMP_NTZ/DATE use this zone.
+    "spark.sql.session.timeZone": "UTC",
+    # SPEC: microsecond timestamps. Spark's default would write INT96.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    # Parquet timestamps without a zone are read as TIMESTAMP_NTZ, like DuckDB's TIMESTAMP.
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+    # TIMESTAMP in Spark SQL means the zone-aware type (compile.py renders DuckDB's
+    # TIMESTAMP as TIMESTAMP_NTZ and TIMESTAMPTZ as TIMESTAMP).
+    "spark.sql.timestampType": "TIMESTAMP_LTZ",
+    # Errors instead of silent nulls on overflow and bad casts, as DuckDB (TRY_CAST is explicit).
+    "spark.sql.ansi.enabled": "true",
+    # The json_valid guard (compile.py) parses JSON with try_parse_json; DuckDB accepts a
+    # duplicated key (extraction takes the first), so Spark must not reject it.
+    "spark.sql.variant.allowDuplicateKeys": "true",
+    # Proleptic Gregorian dates everywhere, as DuckDB and pyarrow (no Julian rebasing).
+    "spark.sql.parquet.datetimeRebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
+    "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
+    "spark.sql.parquet.compression.codec": "zstd",
+}
+
+# Read options per format. CSV: every column as text with a header, like DuckDB's
+# all_varchar (ids keep their spelling, "007" stays "007"); RFC 4180 quotes ("" inside a quoted
+# field); quoted newlines allowed; a malformed row stops the run instead of becoming nulls.
+# Spark reads an empty field, quoted or not, as null, as DuckDB does.
+_CSV_OPTIONS = {
+    "header": "true",
+    "inferSchema": "false",
+    "quote": '"',
+    "escape": '"',
+    "multiLine": "true",
+    "mode": "FAILFAST",
+    "enforceSchema": "false",
+    "encoding": "UTF-8",
+}
+_JSON_OPTIONS = {"mode": "FAILFAST", "multiLine": "false"}
+_DELIMITERS = (",", "\t", ";", "|")
+_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z0-9_]+(\.[A-Z0-9_]+)*\][^\n]*")
+
+
+def category(data_type: Any) -> str:
+    """Coarse category (see :mod:`expguard.engines.base`) of a PySpark data type.
+
+    >>> from pyspark.sql import types as T  # doctest: +SKIP
+    >>> category(T.TimestampType()), category(T.LongType()), category(T.TimestampNTZType())  # doctest: +SKIP
+    ('timestamptz', 'integer', 'timestamp')
+    """
+    from pyspark.sql import types as T
+
+    if isinstance(data_type, (T.StringType, T.VarcharType, T.CharType)):
+        return base.STRING
+    if isinstance(data_type, T.TimestampNTZType):
+        return base.TIMESTAMP
+    if isinstance(data_type, T.TimestampType):
+        return base.TIMESTAMPTZ
+    if isinstance(data_type, T.DateType):
+        return base.DATE
+    if isinstance(data_type, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return base.INTEGER
+    if isinstance(data_type, (T.FloatType, T.DoubleType, T.DecimalType)):
+        return base.FLOAT
+    if isinstance(data_type, T.BooleanType):
+        return base.BOOLEAN
+    if isinstance(data_type, (T.StructType, T.MapType, T.ArrayType)) or type(data_type).__name__ == "VariantType":
+        return base.NESTED
+    if isinstance(data_type, T.NullType):
+        return base.NULL
+    return base.OTHER
+
+
+def first_line(error: BaseException) -> str:
+    """The useful line of a Spark error: its error class and message, without the JVM trace.
+
+    >>> first_line(RuntimeError("Job aborted due to stage failure: ... : [CAST_INVALID_INPUT] bad value\\n\\tat x"))
+    '[CAST_INVALID_INPUT] bad value'
+    """
+    text = str(error).strip()
+    if not text:
+        return type(error).__name__
+    found = _ERROR_CLASS.search(text)
+    line = found.group(0) if found else text.splitlines()[0]
+    line = re.sub(r"\s*SQLSTATE: \w+\.?$", "", " ".join(line.split()))
+    return line[:400]
+
+
+def _spark_errors() -> tuple[type[BaseException], ...]:
+    errors: list[type[BaseException]] = []
+    try:
+        from pyspark.errors import PySparkException
+
+        errors.append(PySparkException)
+    except ImportError:  # pragma: no cover - pyspark < 3.4
+        pass
+    try:
+        from py4j.protocol import Py4JError
+
+        errors.append(Py4JError)
+    except ImportError:  # pragma: no cover - Spark Connect only installs
+        pass
+    return tuple(errors) or (Exception,)
+
+
+def _driver_memory(limit: str) -> str:
+    """DuckDB-style memory limit as a Spark size in MiB.
+
+    >>> _driver_memory("2GB"), _driver_memory("512MiB")
+    ('2048m', '512m')
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGT]?i?B)\s*", limit, re.IGNORECASE)
+    if not match:
+        raise EngineError(f"cannot use memory_limit {limit!r} for Spark")
+    number, unit = float(match.group(1)), match.group(2).upper().replace("I", "")
+    mib = number * {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024**2}[unit]
+    return f"{max(1, int(mib))}m"
+
+
+_QUIET_LOG4J2 = """\
+rootLogger.level = off
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{yy/MM/dd HH:mm:ss} %p %c{1}: %m%n
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = off
+logger.pyspark.name = org.apache.spark.api.python.PythonGatewayServer
+logger.pyspark.level = off
+"""
+
+
+def _quiet_log_config() -> str:
+    """Path of a log4j2 configuration that turns Spark's console log off (written once)."""
+    path = Path(tempfile.gettempdir()) / f"expguard-log4j2-{os.getuid() if hasattr(os, 'getuid') else 0}.properties"
+    if not path.exists() or path.read_text() != _QUIET_LOG4J2:
+        partial = path.with_name(f"{path.name}.{os.getpid()}")
+        partial.write_text(_QUIET_LOG4J2)
+        os.replace(partial, path)
+    return path.as_uri()
+
+
+def _is_local_master(master: str) -> bool:
+    return master == "local" or master.startswith("local[") or master.startswith("local-cluster[")
+
+
+class SparkEngine(Engine):
+    """Runs the models with ``spark.sql`` in a child session of a local, cluster or Connect Spark."""
+
+    NAME = "spark"
+    DIALECT = "spark"
+
+    def __init__(self, settings: EngineSettings) -> None:
+        super().__init__(settings)
+        try:
+            import pyspark  # noqa: F401
+        except ImportError:
+            raise EngineError(
+                "the spark engine needs pyspark: pip install 'expguard[spark]' (and Java 17 or 21)"
+            ) from None
+        self._errors = _spark_errors()
+        with warnings.catch_warnings():
+            # pyspark imports its testing helpers lazily, which warn about pandas versions it has
+            # not been tested with; that warning is not the user's business.
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                import pyspark.testing.utils  # noqa: F401
+            except Exception:  # noqa: BLE001 - only a warning filter
+                pass
+        self._owned_context = None
+        self._persisted: dict[str, Any] = {}
+        try:
+            self.spark, self.is_remote, self.is_local = self._start()
+            for key, value in {**SESSION_CONF, **{k: str(v) for k, v in settings.spark_conf.items()}}.items():
+                self._set_conf(key, value)
+        except self._errors as error:
+            self.close()
+            raise EngineError(f"cannot start Spark: {first_line(error)}") from None
+
+    # -- session -----------------------------------------------------------------------------
+    def _start(self) -> tuple[Any, bool, bool]:
+        from pyspark.sql import SparkSession
+
+        settings = self.settings
+        if settings.spark_remote:
+            # A new Connect session of our own; stopping it leaves the server running.
+            session = SparkSession.builder.remote(settings.spark_remote).appName("expguard").create()
+            self._owned_context = session
+            return session, True, False
+        from pyspark import SparkContext
+
+        running = SparkContext._active_spark_context
+        if running is not None:
+            if settings.spark_master and settings.spark_master != running.master:
+                raise EngineError(
+                    f"a Spark context on {running.master!r} is already running in this process; "
+                    f"cannot also use spark_master {settings.spark_master!r}"
+                )
+            parent = SparkSession.getActiveSession() or SparkSession(running)
+        else:
+            master = settings.spark_master or (f"local[{settings.threads}]" if settings.threads else "local[*]")
+            builder = SparkSession.builder.master(master).appName("expguard")
+            static = {"spark.ui.showConsoleProgress": "false"}
+            if settings.memory_limit and _is_local_master(master):
+                static["spark.driver.memory"] = _driver_memory(settings.memory_limit)
+            if settings.temp_directory:
+                static["spark.local.dir"] = str(settings.temp_directory)
+            conf = {**static, **{k: str(v) for k, v in settings.spark_conf.items()}}
+            options = conf.get("spark.driver.extraJavaOptions", "")
+            if "log4j" not in options:
+                # expguard reports failures itself, on one line; Spark's own log stays quiet
+                # unless the user gives a log4j2 configuration in spark_conf.
+                conf["spark.driver.extraJavaOptions"] = f"{options} -Dlog4j2.configurationFile={_quiet_log_config()}".strip()
+            for key, value in conf.items():
+                builder = builder.config(key, value)
+            parent = builder.getOrCreate()
+            parent.sparkContext.setLogLevel("ERROR")
+            self._owned_context = parent
+        master = parent.sparkContext.master
+        return parent.newSession(), False, _is_local_master(master)
+
+    def _set_conf(self, key: str, value: str) -> None:
+        try:
+            self.spark.conf.set(key, value)
+        except self._errors as error:
+            # Static settings (spark.driver.memory, ...) only apply when the context starts.
+            if "CANNOT_MODIFY" not in str(error) and "static" not in str(error).lower():
+                raise
+
+    def sql(self, query: exp.Expression | str) -> Any:
+        """A DataFrame for ``query`` (a sqlglot tree is rendered in Spark SQL first)."""
+        text = query if isinstance(query, str) else self.render(query)
+        return self.spark.sql(text)
+
+    @staticmethod
+    def _ident(name: str) -> str:
+        return exp.to_identifier(name).sql("spark")
+
+    # -- inputs ------------------------------------------------------------------------------
+    def _paths(self, source: Source) -> list[str]:
+        path = str(source.path)
+        if "://" in path:
+            return [path]
+        matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        if not matches:
+            raise InputError(f"no file matches {path!r}")
+        return [Path(p).absolute().as_uri() for p in matches]
+
+    def _read(self, source: Source) -> Any:
+        if source.table is not None:
+            return self._read_table(source)
+        paths = self._paths(source)
+        fmt = source.resolved_format()
+        reader = self.spark.read
+        if fmt == "parquet":
+            try:
+                frame = reader.option("mergeSchema", "true").parquet(*paths)
+                frame.schema  # noqa: B018 - Connect analyses lazily
+                return frame
+            except self._errors as error:
+                if "TIMESTAMP(NANOS" not in str(error):
+                    raise
+                return self._read_parquet_nanos(source, paths)
+        if fmt == "csv":
+            options = dict(_CSV_OPTIONS, sep=self._delimiter(source, paths))
+            return reader.options(**options).csv(paths)
+        return reader.options(**_JSON_OPTIONS).json(paths)
+
+    def _read_table(self, source: Source) -> Any:
+        try:
+            table = exp.to_table(source.table, dialect="spark")
+        except sqlglot.errors.ParseError:
+            raise InputError(f"{source.table!r} is not a table name") from None
+        if source.database is None:
+            # A table of the session's catalog: catalog.schema.table, schema.table or table.
+            return self.spark.table(table.sql("spark"))
+        # A table of a DuckDB database file: read on the driver through Arrow.
+        import duckdb
+
+        database = Path(source.database)
+        if not database.exists():
+            raise InputError(f"database file {source.database!r} not found")
+        try:
+            with duckdb.connect(str(database), read_only=True) as con:
+                con.execute("set TimeZone = 'UTC'")
+                arrow = con.sql(f"select * from {table.sql('duckdb')}").to_arrow_table()
+        except duckdb.Error as error:
+            raise InputError(f"cannot read {source.describe()!r}: {' '.join(str(error).split())[:300]}") from None
+        return self._from_arrow(arrow)
+
+    def _from_arrow(self, table: pa.Table) -> Any:
+        """A DataFrame of an Arrow table; a timestamp without a zone stays TIMESTAMP_NTZ."""
+        from pyspark.sql.pandas.types import from_arrow_schema
+
+        return self.spark.createDataFrame(table, schema=from_arrow_schema(table.schema, prefer_timestamp_ntz=True))
+
+    def _delimiter(self, source: Source, paths: list[str]) -> str:
+        """The CSV delimiter: tab for .tsv names, else the most frequent of , tab ; | in the header.
+
+        DuckDB sniffs the dialect; this reads the first line of the first local file.
+        """
+        name = str(source.path).lower().removesuffix(".gz").removesuffix(".zst")
+        if name.endswith(".tsv"):
+            return "\t"
+        first = paths[0]
+        if not first.startswith("file:") or first.endswith((".gz", ".zst")):
+            return ","
+        try:
+            with open(first.removeprefix("file://"), encoding="utf-8", errors="replace") as handle:
+                header = handle.readline()
+        except OSError:
+            return ","
+        counts = {d: header.count(d) for d in _DELIMITERS}
+        best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
+        return best if counts[best] else ","
+
+    def _read_parquet_nanos(self, source: Source, paths: list[str]) -> Any:
+        """Parquet with nanosecond timestamps (pandas' default): Spark reads them as longs only.
+
+        Each such column becomes TIMESTAMP_NTZ, rounded to the microsecond half away from zero,
+        as DuckDB's cast from TIMESTAMP_NS. The column names come from the local files' footers.
+        """
+        import pyarrow.parquet as pq
+
+        if not all(p.startswith("file:") for p in paths):
+            raise InputError(
+                f"{source.describe()!r} has nanosecond timestamps, which Spark cannot read; "
+                "write them as microseconds (pyarrow: coerce_timestamps='us')"
+            )
+        nanos: list[str] = []
+        for path in paths:
+            for field in pq.read_schema(path.removeprefix("file://")):
+                if pa.types.is_timestamp(field.type) and field.type.unit == "ns" and field.name not in nanos:
+                    nanos.append(field.name)
+        self._set_conf("spark.sql.legacy.parquet.nanosAsLong", "true")
+        try:
+            frame = self.spark.read.option("mergeSchema", "true").parquet(*paths)
+            columns = []
+            for name in frame.columns:
+                ident = self._ident(name)
+                if name in nanos:
+                    micros = f"CAST(ROUND(CAST({ident} AS DECIMAL(20, 0)) / 1000, 0) AS BIGINT)"
+                    columns.append(f"CAST(TIMESTAMP_MICROS({micros}) AS TIMESTAMP_NTZ) AS {ident}")
+                else:
+                    columns.append(ident)
+            return frame.selectExpr(*columns)
+        finally:
+            self.spark.conf.unset("spark.sql.legacy.parquet.nanosAsLong")
+
+    def register_source(self, name: str, source: Source) -> None:
+        try:
+            frame = self._read(source)
+            frame.createOrReplaceTempView(name)
+            self.spark.table(name).schema  # noqa: B018 - surface read errors now, not later
+        except self._errors as error:
+            raise InputError(f"cannot read {source.describe()!r}: {first_line(error)}") from None
+
+    def describe(self, query: exp.Query) -> dict[str, tuple[str, str]]:
+        try:
+            schema = self.sql(query).schema
+        except self._errors as error:
+            raise EngineError(first_line(error)) from None
+        return {f.name: (category(f.dataType), f.dataType.simpleString()) for f in schema.fields}
+
+    def create_view(self, name: str, query: exp.Query) -> None:
+        try:
+            self.spark.sql(f"create or replace temporary view {self._ident(name)} as {self.render(query)}")
+        except self._errors as error:
+            raise EngineError(f"cannot create view {name}: {first_line(error)}") from None
+
+    # -- models ------------------------------------------------------------------------------
+    def materialize(self, name: str, query: exp.Query) -> int:
+        from pyspark import StorageLevel
+
+        try:
+            frame = self.sql(query).persist(StorageLevel.MEMORY_AND_DISK)
+            rows = frame.count()
+        except self._errors as error:
+            raise EngineError(f"building {name} failed: {first_line(error)}") from None
+        self._replace(name, frame)
+        return int(rows)
+
+    def register_arrow(self, name: str, table: pa.Table) -> int:
+        from pyspark import StorageLevel
+
+        try:
+            frame = self._from_arrow(table).persist(StorageLevel.MEMORY_AND_DISK)
+            rows = frame.count()
+        except self._errors as error:
+            raise EngineError(f"storing {name} failed: {first_line(error)}") from None
+        self._replace(name, frame)
+        return int(rows)
+
+    def _replace(self, name: str, frame: Any) -> None:
+        previous = self._persisted.pop(name, None)
+        frame.createOrReplaceTempView(name)
+        self._persisted[name] = frame
+        if previous is not None:
+            previous.unpersist()
+
+    def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
+        try:
+            rows = self.sql(query).collect()
+        except self._errors as error:
+            raise EngineError(first_line(error)) from None
+        return [row.asDict(recursive=True) for row in rows]
+
+    def to_arrow(self, name: str) -> pa.Table:
+        try:
+            return self.spark.table(self._ident(name)).toArrow()
+        except self._errors as error:
+            raise EngineError(f"reading {name} failed: {first_line(error)}") from None
+
+    # -- outputs -----------------------------------------------------------------------------
+    def write_parquet(self, name: str, path: Path) -> None:
+        """Write relation ``name`` to the single Parquet file ``path``.
+
+        Local Spark: one task writes the (persisted) model into a temporary folder next to
+        ``path``; its one part file is then moved to ``path``. On a cluster or over Spark Connect
+        the executors cannot write to this machine's disk, so the model is collected to the
+        driver as Arrow and written here. Either way the caller makes the set of files atomic.
+        """
+        path = Path(path)
+        if self.is_local and not self.is_remote:
+            self._write_with_spark(name, path)
+        else:
+            self._write_with_arrow(name, path)
+
+    def _write_with_spark(self, name: str, path: Path) -> None:
+        folder = path.parent / f".{path.name}.spark-{uuid.uuid4().hex[:8]}"
+        try:
+            try:
+                (
+                    self.spark.table(self._ident(name))
+                    .coalesce(1)
+                    .write.option("compression", "zstd")
+                    .parquet(folder.absolute().as_uri())
+                )
+            except self._errors as error:
+                raise EngineError(f"writing {name} to {path} failed: {first_line(error)}") from None
+            parts = sorted(folder.glob("part-*.parquet"))
+            if len(parts) != 1:
+                raise EngineError(f"writing {name} to {path} failed: Spark wrote {len(parts)} files, expected 1")
+            os.replace(parts[0], path)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _write_with_arrow(self, name: str, path: Path) -> None:
+        import pyarrow.parquet as pq
+
+        table = self.to_arrow(name)
+        pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
+
+    def close(self) -> None:
+        for frame in self._persisted.values():
+            try:
+                frame.unpersist()
+            except Exception:  # noqa: BLE001 - best effort while closing
+                pass
+        self._persisted.clear()
+        owned, self._owned_context = self._owned_context, None
+        if owned is not None:
+            try:
+                owned.stop()
+            except Exception:  # noqa: BLE001 - best effort while closing
+                pass
+
+
+__all__ = ["SparkEngine", "SESSION_CONF", "category", "first_line"]

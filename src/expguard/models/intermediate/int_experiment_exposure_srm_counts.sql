@@ -1,0 +1,52 @@
+-- int_experiment_exposure_srm_counts
+-- Grain: one row per (experiment_id, variation_id), for every experiment with assignments.
+-- Purpose: the counts that the sample-ratio-mismatch test of fct_experiment_exposure_srm
+-- compares with the expected split, at each stage of the funnel, cumulative over all cohorts:
+--   assigned_units       assignments of the variation;
+--   logged_units         units with a usable exposure event of the variation, as logged in the
+--                        event (unassigned units included): the split an exposure log shows;
+--   exposed_units        assigned units of the variation with any exposure (is_exposed);
+--   valid_exposed_units  assigned units of the variation with a valid exposure.
+-- A variation appears when it was assigned or logged; the counts are 0, never null.
+-- Reads: int_experiment_exposure_validation, int_experiment_exposures_deduped.
+-- Variables: none. The chi-square statistic is computed in Python (expguard.srm).
+with
+
+by_assigned_variation as (
+    select
+        experiment_id,
+        assigned_variation_id as variation_id,
+        count(*) as assigned_units,
+        count(case when is_exposed then 1 end) as exposed_units,
+        count(case when is_valid_exposure then 1 end) as valid_exposed_units
+    from int_experiment_exposure_validation
+    group by experiment_id, assigned_variation_id
+),
+
+assigned_experiments as (
+    select distinct experiment_id from by_assigned_variation
+),
+
+by_logged_variation as (
+    -- one deduped row per (experiment, unit, variation): a count of rows counts distinct units
+    select
+        d.experiment_id,
+        d.variation_id,
+        count(*) as logged_units
+    from int_experiment_exposures_deduped as d
+    inner join assigned_experiments as e
+        on d.experiment_id = e.experiment_id
+    group by d.experiment_id, d.variation_id
+)
+
+select
+    cast(coalesce(a.experiment_id, l.experiment_id) as varchar) as experiment_id,
+    cast(coalesce(a.variation_id, l.variation_id) as varchar) as variation_id,
+    cast(coalesce(a.assigned_units, 0) as bigint) as assigned_units,
+    cast(coalesce(l.logged_units, 0) as bigint) as logged_units,
+    cast(coalesce(a.exposed_units, 0) as bigint) as exposed_units,
+    cast(coalesce(a.valid_exposed_units, 0) as bigint) as valid_exposed_units
+from by_assigned_variation as a
+full outer join by_logged_variation as l
+    on a.experiment_id = l.experiment_id
+    and a.variation_id = l.variation_id

@@ -1,0 +1,54 @@
+"""Shared fixtures of the engine tests: one local SparkSession for the whole test run.
+
+Spark's start-up costs about 10 s, so every Spark test shares one session: two cores, two
+shuffle partitions, no adaptive execution, no UI, UTC. The Spark engine finds this running context and works in a
+child session of it (``newSession()``), exactly as it does in a user's notebook.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def _java_available() -> bool:
+    return bool(os.environ.get("JAVA_HOME") or shutil.which("java"))
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """The test run's one local SparkSession (the Spark tests skip, with a reason, without pyspark or Java)."""
+    pytest.importorskip("pyspark", reason="the spark tests need pyspark (pip install 'expguard[spark]')")
+    if not _java_available():
+        pytest.skip("the spark tests need Java 17 or 21 (JAVA_HOME or java on PATH)")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("expguard-tests")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        # Adaptive execution re-plans every stage; on test-sized data that only adds time.
+        .config("spark.sql.adaptive.enabled", "false")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "2g")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_engine(spark):
+    """A Spark engine (a child session of the shared one), kept for one test module."""
+    from expguard.config import EngineSettings
+    from expguard.engines import create_engine
+
+    engine = create_engine(EngineSettings(name="spark"))
+    yield engine
+    engine.close()

@@ -1,0 +1,35 @@
+SELECT
+  CASE
+    WHEN COALESCE(
+      NOT TRY_PARSE_JSON(properties) IS NULL
+      AND JSON_ARRAY_LENGTH('[' || properties || ',0]') = 2
+      AND JSON_ARRAY_LENGTH('[0,' || properties || ']') = 2,
+      FALSE
+    )
+    THEN GET_JSON_OBJECT(properties, '$.experiment_id')
+  END AS experiment_id,
+  CASE
+    WHEN COALESCE(
+      NOT TRY_PARSE_JSON(properties) IS NULL
+      AND JSON_ARRAY_LENGTH('[' || properties || ',0]') = 2
+      AND JSON_ARRAY_LENGTH('[0,' || properties || ']') = 2,
+      FALSE
+    )
+    THEN GET_JSON_OBJECT(properties, '$.variation_id')
+  END AS variation_id,
+  CAST(CASE
+    WHEN ts_string RLIKE '^\\s*[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}([.][0-9]*)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:[0-9]{2})?)?| (?!UT(?![A-Za-z]))[A-Za-z][A-Za-z0-9_/+:-]+)?)? *\\z'
+    THEN TRY_CAST(ts_string AS TIMESTAMP)
+  END AS TIMESTAMP_NTZ) AS event_ts_from_string,
+  CASE
+    WHEN ABS(ts_integer) < 100000000000
+    THEN CAST(CAST(TIMESTAMP_MICROS(CAST(RINT(CAST(ts_integer AS DOUBLE) * 1000000) AS BIGINT)) AS TIMESTAMP_NTZ) AS TIMESTAMP_NTZ)
+    WHEN ABS(ts_integer) < 100000000000000
+    THEN CAST(TIMESTAMP_MILLIS(ts_integer) AS TIMESTAMP_NTZ)
+    ELSE CAST(TIMESTAMP_MICROS(ts_integer) AS TIMESTAMP_NTZ)
+  END AS event_ts_from_integer,
+  CAST(CAST(TIMESTAMP_MICROS(CAST(RINT(CAST(ts_float AS DOUBLE) * 1000000) AS BIGINT)) AS TIMESTAMP_NTZ) AS TIMESTAMP_NTZ) AS event_ts_from_float,
+  CAST(ts_timestamptz AS TIMESTAMP_NTZ) AS event_ts_from_timestamptz,
+  CAST(ts_timestamp AS TIMESTAMP_NTZ) AS event_ts_from_timestamp,
+  CAST(ts_date AS TIMESTAMP_NTZ) AS event_ts_from_date
+FROM expguard_raw_events

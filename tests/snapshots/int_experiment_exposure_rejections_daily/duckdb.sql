@@ -1,0 +1,27 @@
+/* int_experiment_exposure_rejections_daily */
+/* Grain: one row per (experiment_id, exposure_date) of stg_experiment_exposures. experiment_id */
+/* is null for the events whose experiment could not be read (missing_experiment_id), and */
+/* exposure_date is null for the events without a timestamp. */
+/* Purpose: how many exposure events of each day were rejected as malformed, for the */
+/* rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort). */
+/* Reads: stg_experiment_exposures. Variables: none. */
+WITH events AS (
+  SELECT
+    experiment_id,
+    exposure_date,
+    reject_reason
+  FROM stg_experiment_exposures
+)
+SELECT
+  CAST(experiment_id AS TEXT) AS experiment_id,
+  CAST(exposure_date AS DATE) AS exposure_date,
+  CAST(COUNT(*) AS BIGINT) AS exposure_events,
+  CAST(COUNT(reject_reason) AS BIGINT) AS rejected_exposure_events,
+  CAST(COUNT(CASE WHEN reject_reason = 'missing_experiment_id' THEN 1 END) AS BIGINT) AS missing_experiment_id_events,
+  CAST(COUNT(CASE WHEN reject_reason = 'missing_unit_id' THEN 1 END) AS BIGINT) AS missing_unit_id_events,
+  CAST(COUNT(CASE WHEN reject_reason = 'missing_variation_id' THEN 1 END) AS BIGINT) AS missing_variation_id_events,
+  CAST(COUNT(CASE WHEN reject_reason = 'missing_timestamp' THEN 1 END) AS BIGINT) AS missing_timestamp_events
+FROM events
+GROUP BY
+  experiment_id,
+  exposure_date
