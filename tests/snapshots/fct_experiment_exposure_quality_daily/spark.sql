@@ -2,29 +2,31 @@
 /* Grain: one row per (experiment_id, date); date is the assignment date (the daily cohort) */
 /* for assigned units, and the date of the first exposure for unassigned exposed units. */
 /* Purpose: daily exposure-quality metrics per experiment, to catch tracking regressions early. */
-/* Reads: int_experiment_exposure_validation, int_experiment_exposures_deduped, */
+/* Reads: fct_experiment_exposure_quality_daily_by_variation, int_experiment_exposures_deduped, */
 /*        fct_experiment_assignments, stg_experiment_exposures. */
 /* Variables: exp_exposure_max_days_after_assignment. */
 /* data_through is the latest exposed_at over all staging rows (rejected ones included). */
 WITH cohorts AS (
+  /* The assigned-unit counts are the by-variation model's, summed over variations: one */
+  /* definition of each count, and the two models agree by construction. */
   SELECT
     experiment_id,
-    assignment_date AS date,
-    COUNT(*) AS assigned_units,
-    COUNT(CASE WHEN is_exposed THEN 1 END) AS exposed_units,
-    COUNT(CASE WHEN is_valid_exposure THEN 1 END) AS valid_exposed_units,
-    COUNT(CASE WHEN exposure_status = 'no_exposure' THEN 1 END) AS no_exposure_units,
-    COUNT(CASE WHEN exposure_status = 'multi_variation_exposure' THEN 1 END) AS multi_variation_exposure_units,
-    COUNT(CASE WHEN exposure_status = 'variation_mismatch' THEN 1 END) AS variation_mismatch_units,
-    COUNT(CASE WHEN exposure_status = 'pre_assignment_exposure' THEN 1 END) AS pre_assignment_exposure_units,
-    COUNT(CASE WHEN exposure_status = 'exposure_outside_window' THEN 1 END) AS exposure_outside_window_units,
-    COUNT(CASE WHEN has_variation_mismatch THEN 1 END) AS mismatched_units,
-    SUM(exposure_event_count) AS exposure_events,
-    SUM(exposure_event_count) - SUM(exposed_variation_count) AS duplicate_exposure_events
-  FROM int_experiment_exposure_validation
+    date,
+    SUM(assigned_units) AS assigned_units,
+    SUM(exposed_units) AS exposed_units,
+    SUM(valid_exposed_units) AS valid_exposed_units,
+    SUM(no_exposure_units) AS no_exposure_units,
+    SUM(multi_variation_exposure_units) AS multi_variation_exposure_units,
+    SUM(variation_mismatch_units) AS variation_mismatch_units,
+    SUM(pre_assignment_exposure_units) AS pre_assignment_exposure_units,
+    SUM(exposure_outside_window_units) AS exposure_outside_window_units,
+    SUM(mismatched_units) AS mismatched_units,
+    SUM(exposure_events) AS exposure_events,
+    SUM(duplicate_exposure_events) AS duplicate_exposure_events
+  FROM fct_experiment_exposure_quality_daily_by_variation
   GROUP BY
     experiment_id,
-    assignment_date
+    date
 ), unassigned_units AS (
   SELECT
     d.experiment_id,

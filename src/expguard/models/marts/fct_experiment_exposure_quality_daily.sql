@@ -2,29 +2,31 @@
 -- Grain: one row per (experiment_id, date); date is the assignment date (the daily cohort)
 -- for assigned units, and the date of the first exposure for unassigned exposed units.
 -- Purpose: daily exposure-quality metrics per experiment, to catch tracking regressions early.
--- Reads: int_experiment_exposure_validation, int_experiment_exposures_deduped,
+-- Reads: fct_experiment_exposure_quality_daily_by_variation, int_experiment_exposures_deduped,
 --        fct_experiment_assignments, stg_experiment_exposures.
 -- Variables: exp_exposure_max_days_after_assignment.
 -- data_through is the latest exposed_at over all staging rows (rejected ones included).
 with
 
 cohorts as (
+    -- The assigned-unit counts are the by-variation model's, summed over variations: one
+    -- definition of each count, and the two models agree by construction.
     select
         experiment_id,
-        assignment_date as date,
-        count(*) as assigned_units,
-        count(case when is_exposed then 1 end) as exposed_units,
-        count(case when is_valid_exposure then 1 end) as valid_exposed_units,
-        count(case when exposure_status = 'no_exposure' then 1 end) as no_exposure_units,
-        count(case when exposure_status = 'multi_variation_exposure' then 1 end) as multi_variation_exposure_units,
-        count(case when exposure_status = 'variation_mismatch' then 1 end) as variation_mismatch_units,
-        count(case when exposure_status = 'pre_assignment_exposure' then 1 end) as pre_assignment_exposure_units,
-        count(case when exposure_status = 'exposure_outside_window' then 1 end) as exposure_outside_window_units,
-        count(case when has_variation_mismatch then 1 end) as mismatched_units,
-        sum(exposure_event_count) as exposure_events,
-        sum(exposure_event_count) - sum(exposed_variation_count) as duplicate_exposure_events
-    from int_experiment_exposure_validation
-    group by experiment_id, assignment_date
+        date,
+        sum(assigned_units) as assigned_units,
+        sum(exposed_units) as exposed_units,
+        sum(valid_exposed_units) as valid_exposed_units,
+        sum(no_exposure_units) as no_exposure_units,
+        sum(multi_variation_exposure_units) as multi_variation_exposure_units,
+        sum(variation_mismatch_units) as variation_mismatch_units,
+        sum(pre_assignment_exposure_units) as pre_assignment_exposure_units,
+        sum(exposure_outside_window_units) as exposure_outside_window_units,
+        sum(mismatched_units) as mismatched_units,
+        sum(exposure_events) as exposure_events,
+        sum(duplicate_exposure_events) as duplicate_exposure_events
+    from fct_experiment_exposure_quality_daily_by_variation
+    group by experiment_id, date
 ),
 
 unassigned_units as (
