@@ -10,7 +10,6 @@ import pytest
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 
 sys.path.insert(0, str(HERE))  # browser.py
 

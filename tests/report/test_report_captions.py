@@ -335,3 +335,11 @@ def test_find_shift_tells_the_ongoing_shift_before_an_earlier_blip():
 def test_find_shift_of_recovered_shifts_is_the_largest():
     values = [0.92] * 6 + [0.80] + [0.92] * 6 + [0.50] + [0.92] * 3
     assert find_shift(points(values), -1, 0.05).date == day(13)
+
+
+def test_a_lone_point_just_past_the_line_is_not_a_shift():
+    # Allowed change here is the 5-point minimum: 7 points once is chance; twice in a row, or 11 once, is not.
+    base = [0.92] * 8
+    assert find_shift(points(base + [0.85] + [0.92] * 3), -1, 0.05) is None
+    assert find_shift(points(base + [0.85, 0.85] + [0.92] * 2), -1, 0.05).date == day(8)
+    assert find_shift(points(base + [0.81] + [0.92] * 3), -1, 0.05).date == day(8)

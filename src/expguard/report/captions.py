@@ -96,6 +96,8 @@ Point = tuple[dt.date, float | None, int]  # (date, rate, its sample size)
 
 
 MIN_SIZE = 50  # smaller samples are left out of find_shift: their rates swing by chance
+MIN_DAY_SIZE = 200  # days of events: as the alerts' default exp_alert_min_cohort_units
+LONE_POINT_FACTOR = 2  # a shift of a single point must pass twice the allowed change
 
 
 def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, k: float = 3.0,
@@ -104,7 +106,8 @@ def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, k
     to ``window`` points before its first point by more than ``max(min_change, k * sigma)``,
     where sigma is the larger of 1.4826 x MAD and the binomial standard error at that point's
     sample size. A run ends at the first point back within half the change that opened it; the
-    search goes on from there. Points with no rate or a sample under ``min_size`` are left out;
+    search goes on from there. A run of one point counts only beyond twice the allowed change:
+    among the dozens of points of a chart, one just past the line is what chance gives. Points with no rate or a sample under ``min_size`` are left out;
     at least ``min_points`` points must come before a shift.
     """
     usable = [(d, v, n) for d, v, n in points if v is not None and n >= max(min_size, 1)]
@@ -114,7 +117,8 @@ def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, k
         date, value, size = usable[i]
         history = [v for _, v, _ in usable[max(0, i - window):i]]
         center = median(history)
-        if direction * (value - center) <= _allowed(history, center, size, min_change, k):
+        allowed = _allowed(history, center, size, min_change, k)
+        if direction * (value - center) <= allowed:
             i += 1
             continue
         back = abs(value - center) / 2
@@ -124,6 +128,11 @@ def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, k
                 recovered = j
                 break
             last = j
+        if last == i and direction * (value - center) <= LONE_POINT_FACTOR * allowed:
+            # One point just past the line, among the many a chart shows, is what chance gives:
+            # a shift is two points in a row, or one far out.
+            i += 1
+            continue
         shifts.append(Shift(_index(points, date), date, center, value, _index(points, usable[last][0]),
                             usable[last][0], None if recovered is None else usable[recovered][0]))
         if recovered is None:
@@ -396,7 +405,9 @@ def funnel_caption(e: ExperimentData) -> str:
 def events_caption(e: ExperimentData) -> str:
     """Totals of raw, repeated and rejected exposure events, and a day that jumped.
 
-    The latest day is left out of the search for a jump, as the alerts do: it may not be over.
+    The latest day is left out of the search for a jump, as the alerts do: it may not be over;
+    so are days with fewer than MIN_DAY_SIZE events (or assigned units), such as the trickle of
+    late exposures after an experiment stops assigning.
     """
     raw = sum(d["raw_events"] for d in e.events) + e.undated_rejected_events
     if not raw:
@@ -421,7 +432,7 @@ def events_caption(e: ExperimentData) -> str:
                    "Units exposed without an assignment", "of the day's assigned units"))
     jumped = False
     for points, minimum, label, of in checks:
-        shifts = find_shifts(points, +1, minimum)
+        shifts = find_shifts(points, +1, minimum, min_size=MIN_DAY_SIZE)
         shift = main_shift(shifts)
         if shift is not None:
             jumped = True

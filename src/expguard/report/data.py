@@ -71,7 +71,7 @@ class RunData:
         def keep(rows: list[dict]) -> list[dict]:
             return [r for r in rows if r["experiment_id"] in wanted or r["experiment_id"] is None]
 
-        return RunData(*(keep(getattr(self, name)) for name in (*TABLES, "exposures_daily")), source=self.source)
+        return RunData(**{name: keep(getattr(self, name)) for name in (*TABLES, "exposures_daily")}, source=self.source)
 
 
 def queries() -> dict[str, exp.Query]:
