@@ -16,7 +16,7 @@ from .pipeline import RunResult
 from .report import ReportResult, report
 
 __all__ = [
-    "run", "report", "compile_model", "MODELS", "ReportResult", "RunConfig", "RunResult", "Source", "Variables",
+    "run", "report", "diagnose", "compile_model", "MODELS", "ReportResult", "RunConfig", "RunResult", "Source", "Variables",
     "ExpguardError", "ConfigError", "ContractError", "EngineError", "InputError", "LockError",
 ]
 __version__ = "0.1.0"
@@ -62,6 +62,39 @@ def run(
         output={"dir": output_dir, "database": database},
     )
     return run_pipeline(config, lock_timeout=lock_timeout)
+
+
+def diagnose(
+    experiment_id: str,
+    events: str | Source | None = None,
+    assignments: str | Source | None = None,
+    *,
+    date: "str | Any | None" = None,
+    output_dir: str | None = None,
+    database: str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    events_columns: Mapping[str, str] | None = None,
+    assignments_columns: Mapping[str, str] | None = None,
+    engine: Mapping[str, Any] | None = None,
+):
+    """Walk the exposure-rate-drop runbook for one experiment, as ``expguard diagnose`` does.
+
+    Builds every model from ``events`` and ``assignments`` in-process (nothing written), or
+    reuses an earlier run's ``output_dir`` or ``database`` (then ``events`` is optional and runs
+    the raw-event checks). Returns an ``expguard.diagnosis.Diagnosis``: ``.causes`` (ranked),
+    ``.checks``, ``.to_dict()``, ``.to_json()``, ``.render()``. See docs/diagnose.md.
+
+    Args:
+        experiment_id: the experiment to diagnose.
+        date: the assignment cohort (a ``datetime.date`` or ``YYYY-MM-DD``); default: the latest
+            complete cohort with an exposure-rate drop, else the latest complete cohort.
+        Other arguments as for :func:`run`.
+    """
+    from .diagnosis import diagnose_inputs
+
+    return diagnose_inputs(experiment_id, events, assignments, date=date, output_dir=output_dir, database=database,
+                           vars=vars, events_columns=events_columns, assignments_columns=assignments_columns,
+                           engine=engine)
 
 
 def compile_model(name: str, dialect: str = "duckdb", vars: Mapping[str, Any] | None = None) -> str:

@@ -327,8 +327,48 @@ def report_command(output_dir: str | None, database: str | None, out: str, exper
     else:
         run = build_data(config_from_options(**options))
     result = write_report(run, out, experiments, title)
-    _console(quiet).print(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB): {result.experiments} experiment"
-                          f"{'s' if result.experiments != 1 else ''}, {result.charts} charts")
+    if not quiet:
+        click.echo(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB): {result.experiments} experiment"
+                   f"{'s' if result.experiments != 1 else ''}, {result.charts} charts")
+
+
+@main.command(name="diagnose")
+@input_options
+@click.option("--experiment", "experiment", required=True, metavar="ID", help="The experiment to diagnose.")
+@click.option("--date", "date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="The assignment cohort to diagnose, YYYY-MM-DD (default: the latest complete cohort with an "
+                   "exposure-rate drop, else the latest complete cohort).")
+@click.option("--output-dir", default=None, help="Reuse the models of an earlier run that wrote this folder.")
+@click.option("--database", default=None, help="Reuse the models of an earlier run that wrote this DuckDB file.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A short report for people, or the complete diagnosis as JSON for scripts.")
+@handle_errors
+def diagnose_command(experiment: str, date: Any, output_dir: str | None, database: str | None, fmt: str,
+                     debug: bool, **options: Any) -> None:
+    """Walk the exposure-rate-drop runbook for one experiment and say what it found.
+
+    \b
+    Checks the exposure event name, ingestion (missing days, lag), status spikes, raw vs deduped
+    exposures and assignment volumes against the experiment's own baseline, then ranks the
+    likely causes with their evidence and what to check next.
+    \b
+    Example:
+      expguard diagnose --experiment exp_01 --events events.parquet --assignments assignments.parquet
+      expguard diagnose --experiment exp_01 --output-dir out/ --events events.parquet --format json
+    With --output-dir/--database the models of that run are reused; the event-name and
+    ingestion checks still read the raw events (--events) and are skipped without them.
+    """
+    from .diagnosis import config_from_cli, diagnose
+
+    reading_outputs = output_dir is not None or database is not None
+    config = config_from_cli(options, reading_outputs)
+    result = diagnose(config, experiment, date.date() if date else None, output_dir=output_dir, database=database)
+    if fmt == "json":
+        click.echo(result.to_json())
+    else:
+        from rich.console import Console
+
+        Console(highlight=False, width=None if sys.stdout.isatty() else 120).print(result.render())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -240,6 +240,10 @@ DEFAULT_EVENT_MAPPING: dict[str, str] = {
     "variation_id": "case when json_valid(properties) then json_extract_string(properties, '$.variation_id') end",
 }
 DEFAULT_ASSIGNMENT_MAPPING: dict[str, str] = {name: name for name in ASSIGNMENT_COLUMNS}
+# Optional canonical event columns: absent from fct_events unless mapped. ``ingested_at`` (when
+# the warehouse received the event) lets ``expguard diagnose`` measure ingestion lag; no model
+# reads it.
+OPTIONAL_EVENT_COLUMNS: tuple[str, ...] = ("ingested_at",)
 
 
 @dataclass(frozen=True)
@@ -255,19 +259,20 @@ class ColumnMapping:
 
     @classmethod
     def for_events(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
-        return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events")
+        return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events", OPTIONAL_EVENT_COLUMNS)
 
     @classmethod
     def for_assignments(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
         return cls._build(DEFAULT_ASSIGNMENT_MAPPING, overrides or {}, "assignments")
 
     @classmethod
-    def _build(cls, defaults: Mapping[str, str], overrides: Mapping[str, Any], what: str) -> "ColumnMapping":
+    def _build(cls, defaults: Mapping[str, str], overrides: Mapping[str, Any], what: str,
+               optional: tuple[str, ...] = ()) -> "ColumnMapping":
         expressions = dict(defaults)
         for name, value in overrides.items():
-            if name not in defaults:
+            if name not in defaults and name not in optional:
                 raise ConfigError(
-                    f"unknown {what} column {name!r} in the column mapping; known: {', '.join(defaults)}"
+                    f"unknown {what} column {name!r} in the column mapping; known: {', '.join([*defaults, *optional])}"
                 )
             if not isinstance(value, str) or not value.strip():
                 raise ConfigError(f"{what} column {name!r} must map to a SQL expression (text), got {value!r}")

@@ -138,7 +138,7 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
     columns = []
     for name, tree in trees.items():
         kind, type_name = types[name]
-        if name == "event_ts":
+        if name in ("event_ts", "ingested_at"):  # ingested_at: optional, only when mapped
             value = to_utc_timestamp(tree, kind, name, "events", type_name)
         else:
             value = _as_text(tree, kind, name, "events", type_name)
