@@ -23,7 +23,8 @@ def _console(quiet: bool = False):
 
     # Progress goes to stdout: stderr carries nothing but the one-line error, so that a
     # caller can show it as is.
-    return Console(quiet=quiet, highlight=False)
+    # soft_wrap: long paths stay on one line when stdout is not a terminal.
+    return Console(quiet=quiet, highlight=False, soft_wrap=True)
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
