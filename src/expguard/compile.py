@@ -112,8 +112,7 @@ def _spark_try_cast(node: exp.Expression) -> exp.Expression:
     'TRY_CAST(x AS TIMESTAMP)'
     """
     if isinstance(node, exp.TryCast) and not node.args.get("safe"):
-        node = node.copy()
-        node.set("safe", True)
+        node.set("safe", True)  # in place: transform_for works on a copy of the caller's tree
     return node
 
 

@@ -86,6 +86,9 @@ def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: st
     if category == base.STRING:
         return exp.cast(exp.TryCast(this=value, to=exp.DataType.build("timestamptz")), "timestamp")
     if category == base.INTEGER:
+        # Narrow every integer type to bigint first: a JSON-lines reader may type the column as
+        # a 128-bit integer, which the epoch functions do not take.
+        value = exp.cast(value, "bigint")
         magnitude = exp.Abs(this=value.copy())
         return exp.Case(
             ifs=[

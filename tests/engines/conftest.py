@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 
 import pytest
 
@@ -27,6 +28,8 @@ def spark():
 
     session = (
         SparkSession.builder.master("local[2]")
+        # Where a Spark Connect server listens if a test starts one (see spark_connect_url).
+        .config("spark.connect.grpc.binding.port", str(_free_port()))
         .appName("expguard-tests")
         .config("spark.sql.shuffle.partitions", "2")
         .config("spark.default.parallelism", "2")
@@ -41,6 +44,28 @@ def spark():
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def spark_connect_url(spark):
+    """``sc://localhost:PORT`` of a Spark Connect server started inside the test run's context.
+
+    The server shares the local JVM (no second Spark start-up); the Spark engine then talks to
+    it as a Connect client, as it would to a remote cluster.
+    """
+    for module in ("grpc", "grpc_status", "google.rpc", "zstandard", "pandas"):
+        pytest.importorskip(module, reason="Spark Connect tests need pip install 'pyspark[connect]'")
+    jvm = spark.sparkContext._jvm
+    service = getattr(jvm, "org.apache.spark.sql.connect.service.SparkConnectService")
+    service.start(spark.sparkContext._jsc.sc())
+    yield f"sc://localhost:{spark.conf.get('spark.connect.grpc.binding.port')}"
+    service.stop(jvm.scala.Option.apply(None), jvm.scala.Option.apply(None))
 
 
 @pytest.fixture(scope="module")

@@ -241,8 +241,12 @@ def test_generated_and_adversarial_parquet_zone_aware_default_vars(tmp_path):
     assert deduped[("7", "u_n1", "1")]["exposure_event_count"] == 2
 
 
-def test_generated_and_adversarial_parquet_naive_other_vars(tmp_path):
+def test_generated_and_adversarial_parquet_naive_other_vars(tmp_path, monkeypatch):
     # Naive timestamps (TIMESTAMP / Spark TIMESTAMP_NTZ); zero grace, a 7-day window, another name.
+    # Every model is written by Spark's own writer here (elsewhere small models go through Arrow).
+    from expguard.engines.spark import SparkEngine
+
+    monkeypatch.setattr(SparkEngine, "ARROW_WRITE_MAX_ROWS", -1)
     events, assignments = with_generated(tmp_path, 12, OTHER_VARS, pa.timestamp("us"))
     outputs = run_both(tmp_path, events, assignments, OTHER_VARS)
     assert_same_models(outputs)
@@ -251,6 +255,42 @@ def test_generated_and_adversarial_parquet_naive_other_vars(tmp_path):
     assert statuses["u_w1"] == statuses["u_w3"] == "valid"
     assert statuses["u_w2"] == "pre_assignment_exposure"
     assert statuses["u_w4"] == "exposure_outside_window"
+
+
+@pytest.mark.parametrize("broken", ["null_unit", "duplicate"])
+def test_contract_violations_read_the_same(tmp_path, broken):
+    # The run stops before any model, with the same one-line message and example rows.
+    events, assignments = adversarial()
+    extra = dict(assignments[0])
+    if broken == "null_unit":
+        extra.update(unit_id=None, experiment_id="adv_broken")
+        assignments += [extra, {**extra, "experiment_id": None, "unit_id": "u"}]
+    else:
+        assignments += [extra]
+    paths = tmp_path / "events.parquet", tmp_path / "assignments.parquet"
+    pq.write_table(events_table(events, pa.timestamp("us")), paths[0])
+    pq.write_table(assignments_table(assignments, pa.timestamp("us")), paths[1])
+    messages = {}
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(expguard.ContractError) as error:
+            expguard.run(str(paths[0]), str(paths[1]), output_dir=str(tmp_path / engine), engine={"name": engine})
+        messages[engine] = str(error.value)
+        assert not (tmp_path / engine / "stg_experiment_exposures.parquet").exists()
+    assert messages["spark"] == messages["duckdb"]
+
+
+def test_spark_connect_gives_the_same_models(tmp_path, spark_connect_url):
+    # Over Spark Connect, the client writes the outputs from Arrow (the server cannot write here).
+    events, assignments = adversarial()
+    paths = tmp_path / "events.parquet", tmp_path / "assignments.parquet"
+    pq.write_table(events_table(events, pa.timestamp("us")), paths[0])
+    pq.write_table(assignments_table(assignments, pa.timestamp("us")), paths[1])
+    outputs: dict[str, dict[str, pa.Table]] = {}
+    for name, engine in (("duckdb", {"name": "duckdb"}), ("spark", {"name": "spark", "spark_remote": spark_connect_url})):
+        out = tmp_path / f"out-{name}"
+        expguard.run(str(paths[0]), str(paths[1]), output_dir=str(out), engine=engine)
+        outputs[name] = {p.stem: pq.read_table(p) for p in sorted(out.glob("*.parquet"))}
+    assert_same_models(outputs)
 
 
 # ISO-8601 text as CSV holds it: offsets, zone names, fractions, loose forms each engine might read

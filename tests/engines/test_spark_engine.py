@@ -184,6 +184,31 @@ def test_window_bounds_match_to_the_microsecond(spark_engine, grace, max_days):
     assert actual == expected
 
 
+@spark
+def test_spark_types_map_to_the_shared_categories():
+    from pyspark.sql import types as T
+
+    from expguard.engines.spark import category
+
+    expected = {
+        T.StringType(): base.STRING, T.VarcharType(3): base.STRING, T.TimestampNTZType(): base.TIMESTAMP,
+        T.TimestampType(): base.TIMESTAMPTZ, T.DateType(): base.DATE, T.ByteType(): base.INTEGER,
+        T.IntegerType(): base.INTEGER, T.LongType(): base.INTEGER, T.FloatType(): base.FLOAT,
+        T.DoubleType(): base.FLOAT, T.DecimalType(20, 0): base.FLOAT, T.BooleanType(): base.BOOLEAN,
+        T.StructType([T.StructField("a", T.LongType())]): base.NESTED, T.MapType(T.StringType(), T.StringType()): base.NESTED,
+        T.ArrayType(T.LongType()): base.NESTED, T.NullType(): base.NULL, T.BinaryType(): base.OTHER,
+    }
+    assert {t.simpleString(): category(t) for t in expected} == {t.simpleString(): c for t, c in expected.items()}
+
+
+def test_spark_errors_keep_their_useful_line():
+    from expguard.engines.spark import first_line
+
+    trace = "Job aborted due to stage failure: Task 0 failed: [CAST_INVALID_INPUT] The value 'x' cannot be cast. SQLSTATE: 22018\n\tat a.b"
+    assert first_line(RuntimeError(trace)) == "[CAST_INVALID_INPUT] The value 'x' cannot be cast."
+    assert first_line(RuntimeError("")) == "RuntimeError"
+
+
 # -- session -------------------------------------------------------------------------------------
 
 @spark
@@ -351,8 +376,16 @@ def _materialize_sample(engine: Any, name: str, rows: int = 5) -> None:
     engine.materialize(name, sqlglot.parse_one(SAMPLE.replace("range(5)", f"range({rows})"), read="spark"))
 
 
+@pytest.fixture
+def spark_writer(spark_engine, monkeypatch):
+    """The engine, writing every model with Spark's own writer (not only the large ones)."""
+    monkeypatch.setattr(spark_engine, "ARROW_WRITE_MAX_ROWS", -1)
+    return spark_engine
+
+
 @spark
-def test_write_parquet_makes_one_file_of_utc_microseconds(spark_engine, tmp_path):
+def test_write_parquet_makes_one_file_of_utc_microseconds(spark_writer, tmp_path):
+    spark_engine = spark_writer
     _materialize_sample(spark_engine, "expguard_out")
     path = tmp_path / "expguard_out.parquet"
     spark_engine.write_parquet("expguard_out", path)
@@ -368,7 +401,8 @@ def test_write_parquet_makes_one_file_of_utc_microseconds(spark_engine, tmp_path
 
 
 @spark
-def test_write_parquet_of_an_empty_model_keeps_the_schema(spark_engine, tmp_path):
+def test_write_parquet_of_an_empty_model_keeps_the_schema(spark_writer, tmp_path):
+    spark_engine = spark_writer
     _materialize_sample(spark_engine, "expguard_empty", rows=0)
     path = tmp_path / "expguard_empty.parquet"
     spark_engine.write_parquet("expguard_empty", path)
@@ -378,7 +412,9 @@ def test_write_parquet_of_an_empty_model_keeps_the_schema(spark_engine, tmp_path
 
 
 @spark
-def test_cluster_writes_through_the_driver_give_the_same_file(spark_engine, tmp_path, monkeypatch):
+def test_driver_writes_give_the_same_file_as_spark_writes(spark_writer, tmp_path, monkeypatch):
+    # The driver (Arrow) path serves clusters, Spark Connect and small models.
+    spark_engine = spark_writer
     _materialize_sample(spark_engine, "expguard_out", rows=50)
     spark_engine.write_parquet("expguard_out", tmp_path / "local.parquet")
     monkeypatch.setattr(spark_engine, "is_local", False)
@@ -386,6 +422,17 @@ def test_cluster_writes_through_the_driver_give_the_same_file(spark_engine, tmp_
     local, driver = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "driver.parquet")
     assert driver.schema.remove_metadata() == local.schema.remove_metadata()
     assert driver.equals(local.replace_schema_metadata(None))
+
+
+@spark
+def test_database_output_holds_the_same_rows(spark_engine, tmp_path):
+    _materialize_sample(spark_engine, "expguard_out", rows=20)
+    database = tmp_path / "out.duckdb"
+    with spark_engine.database_writer(["expguard_out"], database):
+        pass
+    with duckdb.connect(str(database), read_only=True) as con:
+        stored = con.sql("select * from expguard_out order by n").to_arrow_table()
+    assert stored.to_pylist() == spark_engine.to_arrow("expguard_out").sort_by("n").to_pylist()
 
 
 @spark

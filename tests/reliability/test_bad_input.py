@@ -227,3 +227,11 @@ def test_csv_with_a_header_only_gives_empty_models(tmp_path, good_outputs):
     out = run_ok(tmp_path, good_outputs, events)
     assert staging(out) == []
     assert {r["exposure_status"] for r in validation(out).values()} == {"no_exposure"}
+
+
+def test_epoch_milliseconds_in_json_lines(tmp_path, good_outputs):
+    # DuckDB may read a JSON-lines integer column as a 128-bit integer; it must still be an epoch.
+    line = {"event_id": "e1", "event_name": "experiment_viewed", "unit_id": "1", "event_ts": 1767268860000,
+            "properties": P}
+    out = run_ok(tmp_path, good_outputs, write(tmp_path / "e.jsonl", json.dumps(line) + "\n"))
+    assert staging(out)[0]["exposed_at"] == T + dt.timedelta(minutes=1)

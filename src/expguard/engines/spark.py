@@ -74,7 +74,8 @@ _CSV_OPTIONS = {
 }
 _JSON_OPTIONS = {"mode": "FAILFAST", "multiLine": "false"}
 _DELIMITERS = (",", "\t", ";", "|")
-_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z0-9_]+(\.[A-Z0-9_]+)*\][^\n]*")
+_ERROR_CLASS = re.compile(r"\[[A-Z][A-Z0-9_]+(?:\.[A-Z0-9_]+)*\][^\n]*")
+_JAVA_EXCEPTION = re.compile(r"\b[\w.$]+(?:Exception|Error): ([^\n]+)")
 
 
 def category(data_type: Any) -> str:
@@ -112,12 +113,14 @@ def first_line(error: BaseException) -> str:
 
     >>> first_line(RuntimeError("Job aborted due to stage failure: ... : [CAST_INVALID_INPUT] bad value\\n\\tat x"))
     '[CAST_INVALID_INPUT] bad value'
+    >>> first_line(RuntimeError("An error occurred while calling o1.sql.\\n: java.io.IOException: disk full\\n\\tat x"))
+    'disk full'
     """
     text = str(error).strip()
     if not text:
         return type(error).__name__
-    found = _ERROR_CLASS.search(text)
-    line = found.group(0) if found else text.splitlines()[0]
+    found = _ERROR_CLASS.search(text) or _JAVA_EXCEPTION.search(text)
+    line = found.group(found.lastindex or 0) if found else text.splitlines()[0]
     line = re.sub(r"\s*SQLSTATE: \w+\.?$", "", " ".join(line.split()))
     return line[:400]
 
@@ -151,6 +154,15 @@ def _driver_memory(limit: str) -> str:
     number, unit = float(match.group(1)), match.group(2).upper().replace("I", "")
     mib = number * {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024, "TB": 1024**2}[unit]
     return f"{max(1, int(mib))}m"
+
+
+def _default_driver_memory() -> str:
+    """Half the machine's memory (at least 1 GiB), for a local Spark started by expguard."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "1g"
+    return f"{max(1024, total // 2**21)}m"
 
 
 _QUIET_LOG4J2 = """\
@@ -187,6 +199,8 @@ class SparkEngine(Engine):
 
     NAME = "spark"
     DIALECT = "spark"
+    # Models up to this many rows are written from Arrow on the driver (see write_parquet).
+    ARROW_WRITE_MAX_ROWS = 1_000_000
 
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)
@@ -207,13 +221,17 @@ class SparkEngine(Engine):
                 pass
         self._owned_context = None
         self._persisted: dict[str, Any] = {}
+        self._rows: dict[str, int] = {}
         try:
             self.spark, self.is_remote, self.is_local = self._start()
             for key, value in {**SESSION_CONF, **{k: str(v) for k, v in settings.spark_conf.items()}}.items():
                 self._set_conf(key, value)
         except self._errors as error:
             self.close()
-            raise EngineError(f"cannot start Spark: {first_line(error)}") from None
+            message = first_line(error)
+            if "JAVA_GATEWAY" in message or "JAVA_HOME" in message:
+                message += " (Spark needs Java 17 or 21: set JAVA_HOME or put java on the PATH)"
+            raise EngineError(f"cannot start Spark: {message}") from None
 
     # -- session -----------------------------------------------------------------------------
     def _start(self) -> tuple[Any, bool, bool]:
@@ -239,8 +257,12 @@ class SparkEngine(Engine):
             master = settings.spark_master or (f"local[{settings.threads}]" if settings.threads else "local[*]")
             builder = SparkSession.builder.master(master).appName("expguard")
             static = {"spark.ui.showConsoleProgress": "false"}
-            if settings.memory_limit and _is_local_master(master):
-                static["spark.driver.memory"] = _driver_memory(settings.memory_limit)
+            if _is_local_master(master):
+                # In local mode the driver is the only executor: Spark's 1 GB default would
+                # spill or fail at once; like DuckDB, default to a share of the machine's memory.
+                static["spark.driver.memory"] = (
+                    _driver_memory(settings.memory_limit) if settings.memory_limit else _default_driver_memory()
+                )
             if settings.temp_directory:
                 static["spark.local.dir"] = str(settings.temp_directory)
             conf = {**static, **{k: str(v) for k, v in settings.spark_conf.items()}}
@@ -252,7 +274,6 @@ class SparkEngine(Engine):
             for key, value in conf.items():
                 builder = builder.config(key, value)
             parent = builder.getOrCreate()
-            parent.sparkContext.setLogLevel("ERROR")
             self._owned_context = parent
         master = parent.sparkContext.master
         return parent.newSession(), False, _is_local_master(master)
@@ -279,10 +300,12 @@ class SparkEngine(Engine):
         path = str(source.path)
         if "://" in path:
             return [path]
-        matches = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+        # A folder (a dataset Spark wrote: events.parquet/part-*.parquet) is read whole.
+        matches = sorted(glob.glob(path, recursive=True))
         if not matches:
             raise InputError(f"no file matches {path!r}")
-        return [Path(p).absolute().as_uri() for p in matches]
+        # file:// plus the plain absolute path: Hadoop parses it (a URI would be %-encoded twice).
+        return ["file://" + os.path.abspath(p) for p in matches]
 
     def _read(self, source: Source) -> Any:
         if source.table is not None:
@@ -365,9 +388,13 @@ class SparkEngine(Engine):
                 f"{source.describe()!r} has nanosecond timestamps, which Spark cannot read; "
                 "write them as microseconds (pyarrow: coerce_timestamps='us')"
             )
-        nanos: list[str] = []
+        files: list[str] = []
         for path in paths:
-            for field in pq.read_schema(path.removeprefix("file://")):
+            local = Path(path.removeprefix("file://"))
+            files += [str(f) for f in sorted(local.rglob("*.parquet"))] if local.is_dir() else [str(local)]
+        nanos: list[str] = []
+        for file in files:
+            for field in pq.read_schema(file):
                 if pa.types.is_timestamp(field.type) and field.type.unit == "ns" and field.name not in nanos:
                     nanos.append(field.name)
         self._set_conf("spark.sql.legacy.parquet.nanosAsLong", "true")
@@ -415,7 +442,7 @@ class SparkEngine(Engine):
             rows = frame.count()
         except self._errors as error:
             raise EngineError(f"building {name} failed: {first_line(error)}") from None
-        self._replace(name, frame)
+        self._replace(name, frame, int(rows))
         return int(rows)
 
     def register_arrow(self, name: str, table: pa.Table) -> int:
@@ -426,13 +453,14 @@ class SparkEngine(Engine):
             rows = frame.count()
         except self._errors as error:
             raise EngineError(f"storing {name} failed: {first_line(error)}") from None
-        self._replace(name, frame)
+        self._replace(name, frame, int(rows))
         return int(rows)
 
-    def _replace(self, name: str, frame: Any) -> None:
+    def _replace(self, name: str, frame: Any, rows: int) -> None:
         previous = self._persisted.pop(name, None)
         frame.createOrReplaceTempView(name)
         self._persisted[name] = frame
+        self._rows[name] = rows
         if previous is not None:
             previous.unpersist()
 
@@ -456,10 +484,13 @@ class SparkEngine(Engine):
         Local Spark: one task writes the (persisted) model into a temporary folder next to
         ``path``; its one part file is then moved to ``path``. On a cluster or over Spark Connect
         the executors cannot write to this machine's disk, so the model is collected to the
-        driver as Arrow and written here. Either way the caller makes the set of files atomic.
+        driver as Arrow and written here; so is a small model (up to
+        :attr:`ARROW_WRITE_MAX_ROWS` rows) in local mode, where a Spark write job would cost more
+        than the rows. Both ways give the same file. The caller makes the set of files atomic.
         """
         path = Path(path)
-        if self.is_local and not self.is_remote:
+        small = self._rows.get(name, self.ARROW_WRITE_MAX_ROWS + 1) <= self.ARROW_WRITE_MAX_ROWS
+        if self.is_local and not self.is_remote and not small:
             self._write_with_spark(name, path)
         else:
             self._write_with_arrow(name, path)
@@ -472,7 +503,7 @@ class SparkEngine(Engine):
                     self.spark.table(self._ident(name))
                     .coalesce(1)
                     .write.option("compression", "zstd")
-                    .parquet(folder.absolute().as_uri())
+                    .parquet("file://" + os.path.abspath(folder))
                 )
             except self._errors as error:
                 raise EngineError(f"writing {name} to {path} failed: {first_line(error)}") from None
