@@ -217,17 +217,24 @@ def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> 
               help="duckdb, spark, databricks, snowflake, bigquery, trino or postgres.")
 @click.option("--all", "all_models", is_flag=True, help="Every model, in dependency order.")
 @click.option("--var", "var", multiple=True, metavar="NAME=VALUE", help="Set a variable (repeatable).")
+@click.option("--events-table", default=None, help="With --all: your canonical events table (default fct_events).")
+@click.option("--assignments-table", default=None,
+              help="With --all: your assignments table (default fct_experiment_assignments).")
+@click.option("--schema", default=None, help="With --all: the schema the script creates its tables in.")
 @click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
 @handle_errors
-def compile_command(model: str | None, dialect: str, all_models: bool, var: tuple[str, ...], debug: bool) -> None:
-    """Print a model's SQL with the variables bound, in a dialect, for auditing.
+def compile_command(model: str | None, dialect: str, all_models: bool, var: tuple[str, ...], events_table: str | None,
+                    assignments_table: str | None, schema: str | None, debug: bool) -> None:
+    """Print a model's SQL with the variables bound, in a dialect, for auditing; with --all, a
+    runnable script of every SQL model for your warehouse.
 
     \b
     Example:
       expguard compile int_experiment_exposures_deduped --dialect spark
-      expguard compile --all --dialect duckdb --var exp_exposure_event_name=exposure
+      expguard compile --all --dialect snowflake --events-table raw.exposures_canonical \\
+          --assignments-table raw.assignments --schema expguard
     """
-    from .compile import compile_model
+    from .compile import compile_model, compile_script
     from .config import Variables, parse_var_options
     from .errors import ConfigError
     from .project import load_models
@@ -235,8 +242,12 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
     variables = Variables().with_values(parse_var_options(var)).as_dict()
     if all_models == (model is not None):
         raise ConfigError("give one MODEL or --all")
+    if all_models:
+        tables = {k: v for k, v in (("fct_events", events_table), ("fct_experiment_assignments", assignments_table)) if v}
+        click.echo(compile_script(variables, dialect, tables, schema), nl=False)
+        return
     models = load_models()
-    names = list(models) if all_models else [model]
+    names = [model]
     for name in names:
         if all_models and models[name].is_python:
             click.echo(f"-- model: {name} is computed in Python from {', '.join(models[name].depends_on)}; no SQL\n")
