@@ -80,8 +80,9 @@ def test_epoch_seconds_round_to_the_microsecond():
 def test_epoch_integers_keep_their_scale():
     value = inputs.to_utc_timestamp(exp.column("i"), base.INTEGER, "event_ts", "events", "BIGINT")
     sql = to_sql(value, "spark")
-    assert "CAST(TIMESTAMP_MILLIS(i) AS TIMESTAMP_NTZ)" in sql
-    assert "CAST(TIMESTAMP_MICROS(i) AS TIMESTAMP_NTZ)" in sql
+    # (the value is narrowed to BIGINT first: a JSON-lines reader may type it as a 128-bit integer)
+    assert "CAST(TIMESTAMP_MILLIS(CAST(i AS BIGINT)) AS TIMESTAMP_NTZ)" in sql
+    assert "CAST(TIMESTAMP_MICROS(CAST(i AS BIGINT)) AS TIMESTAMP_NTZ)" in sql
 
 
 def test_timestamp_means_without_time_zone():
