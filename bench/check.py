@@ -1,12 +1,13 @@
 """Check that a peer's outputs equal expguard's: every column, every row, in any row order.
 
-    python bench/check.py EXPECTED_DIR ACTUAL_DIR
+    python bench/check.py EXPECTED_DIR ACTUAL_DIR [--all]
 
 A model's output is ``DIR/<model>.parquet``, a file or (Spark) a folder of part files. For each
 of the four core models: the same column names, the same column types (DuckDB's reading of the
 Parquet types), the same row count, and the same multiset of rows (``EXCEPT ALL`` both ways,
 after casting the peer's columns to expguard's types, so that a type difference is reported
-once and the values are still compared).
+once and the values are still compared). ``--all`` compares every model file of EXPECTED_DIR
+(two expguard runs: the monitoring models too).
 """
 
 from __future__ import annotations
@@ -72,10 +73,16 @@ def compare(expected: Path, actual: Path, models: tuple[str, ...] = MODELS) -> l
     return problems
 
 
+def models_in(directory: Path) -> tuple[str, ...]:
+    """Every model output in ``directory`` (to compare two expguard runs model for model)."""
+    return tuple(sorted(p.name.removesuffix(".parquet") for p in directory.glob("*.parquet")))
+
+
 def main() -> None:
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4) or (len(sys.argv) == 4 and sys.argv[3] != "--all"):
         sys.exit(__doc__)
-    problems = compare(Path(sys.argv[1]), Path(sys.argv[2]))
+    expected = Path(sys.argv[1])
+    problems = compare(expected, Path(sys.argv[2]), models_in(expected) if len(sys.argv) == 4 else MODELS)
     print("\n".join(problems) if problems else "equal")
     sys.exit(1 if problems else 0)
 
