@@ -297,7 +297,7 @@ def compile_script(variables: Mapping[str, Any], dialect: str = "duckdb",
     statements = []
     for name, model in models.items():
         if model.is_python:
-            statements.append(f"-- {name}: computed in Python from {', '.join(model.depends_on)}; no SQL")
+            statements.append(f"-- model: {name} is computed in Python from {', '.join(model.depends_on)}; no SQL")
             continue
         tree = bind_variables(model.parse(), variables)
         tree = rename_inputs(tree, {**tables, **{m: qualified[m] for m in models if m != name}}, dialect)
