@@ -438,7 +438,12 @@ class SparkEngine(Engine):
         from pyspark import StorageLevel
 
         try:
-            frame = self.sql(query).persist(StorageLevel.MEMORY_AND_DISK)
+            # A local checkpoint, not persist(): the model's plan is cut at its stored rows, so a
+            # later model reads them as a relation of their own. A persisted model is found again
+            # only by matching plans, and Spark stops matching once a query joins two models of
+            # one lineage (deduped and validation, say): each model would then be recomputed
+            # from the raw events by every model that reads it (minutes on 10M events).
+            frame = self.sql(query).localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
             rows = frame.count()
         except self._errors as error:
             raise EngineError(f"building {name} failed: {first_line(error)}") from None
