@@ -1,18 +1,24 @@
 SELECT
   CASE
     WHEN COALESCE(
-      NOT TRY_PARSE_JSON(properties) IS NULL
-      AND JSON_ARRAY_LENGTH('[' || properties || ',0]') = 2
-      AND JSON_ARRAY_LENGTH('[0,' || properties || ']') = 2,
+      ARRAY_SIZE(
+        TRY_VARIANT_GET(TRY_PARSE_JSON('[' || properties || ',0]'), '$', 'array<variant>')
+      ) = 2
+      AND ARRAY_SIZE(
+        TRY_VARIANT_GET(TRY_PARSE_JSON('[0,' || properties || ']'), '$', 'array<variant>')
+      ) = 2,
       FALSE
     )
     THEN GET_JSON_OBJECT(properties, '$.experiment_id')
   END AS experiment_id,
   CASE
     WHEN COALESCE(
-      NOT TRY_PARSE_JSON(properties) IS NULL
-      AND JSON_ARRAY_LENGTH('[' || properties || ',0]') = 2
-      AND JSON_ARRAY_LENGTH('[0,' || properties || ']') = 2,
+      ARRAY_SIZE(
+        TRY_VARIANT_GET(TRY_PARSE_JSON('[' || properties || ',0]'), '$', 'array<variant>')
+      ) = 2
+      AND ARRAY_SIZE(
+        TRY_VARIANT_GET(TRY_PARSE_JSON('[0,' || properties || ']'), '$', 'array<variant>')
+      ) = 2,
       FALSE
     )
     THEN GET_JSON_OBJECT(properties, '$.variation_id')
