@@ -21,12 +21,17 @@ MAX_EXAMPLES = 5
 
 @dataclass(frozen=True)
 class Check:
-    """One contract: ``count_sql`` counts violations, ``examples_sql`` shows some of them."""
+    """One contract: ``count_sql`` counts violations, ``examples_sql`` shows some of them.
+
+    ``row_condition``, when given, is the per-row test that ``count_sql`` counts: such checks
+    are counted together, in one scan of the assignments (see :func:`check_assignments`).
+    """
 
     name: str
     reason: str
     count_sql: str
     examples_sql: str
+    row_condition: str | None = None
 
 
 _ID_COLUMNS = ("experiment_id", "unit_id", "variation_id")
@@ -39,32 +44,24 @@ def _blank(column: str) -> str:
     return f"({column} = '' or ({column} like ' %' and trim({column}, ' ') = ''))"
 
 
-ASSIGNMENT_CHECKS: tuple[Check, ...] = (
-    *(
-        Check(
-            name=f"{column}_not_null",
-            reason=f"{ASSIGNMENTS}.{column} is null",
-            count_sql=f"select count(*) as n from {ASSIGNMENTS} where {column} is null",
-            examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
-            f"from {ASSIGNMENTS} where {column} is null order by experiment_id, unit_id",
-        )
-        for column in _ID_COLUMNS
-    ),
-    Check(
-        name="assigned_at_not_null",
-        reason=f"{ASSIGNMENTS}.assigned_at is null or not a readable timestamp",
-        count_sql=f"select count(*) as n from {ASSIGNMENTS} where assigned_at is null",
+def _row_check(name: str, reason: str, condition: str) -> Check:
+    return Check(
+        name=name,
+        reason=reason,
+        count_sql=f"select count(*) as n from {ASSIGNMENTS} where {condition}",
         examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
-        f"from {ASSIGNMENTS} where assigned_at is null order by experiment_id, unit_id",
+        f"from {ASSIGNMENTS} where {condition} order by experiment_id, unit_id",
+        row_condition=condition,
+    )
+
+
+ASSIGNMENT_CHECKS: tuple[Check, ...] = (
+    *(_row_check(f"{column}_not_null", f"{ASSIGNMENTS}.{column} is null", f"{column} is null") for column in _ID_COLUMNS),
+    _row_check(
+        "assigned_at_not_null", f"{ASSIGNMENTS}.assigned_at is null or not a readable timestamp", "assigned_at is null"
     ),
     *(
-        Check(
-            name=f"{column}_not_blank",
-            reason=f"{ASSIGNMENTS}.{column} is empty or all spaces",
-            count_sql=f"select count(*) as n from {ASSIGNMENTS} where {_blank(column)}",
-            examples_sql=f"select experiment_id, unit_id, variation_id, assigned_at_raw as assigned_at "
-            f"from {ASSIGNMENTS} where {_blank(column)} order by experiment_id, unit_id",
-        )
+        _row_check(f"{column}_not_blank", f"{ASSIGNMENTS}.{column} is empty or all spaces", _blank(column))
         for column in _ID_COLUMNS
     ),
     Check(
@@ -104,16 +101,23 @@ def run_check(engine: Engine, check: Check) -> None:
     raise ContractError(f"contract violated: {check.reason} ({count} {noun}); examples: {format_examples(examples)}")
 
 
+def totals_query(checks: tuple[Check, ...] = ASSIGNMENT_CHECKS) -> exp.Select:
+    """One query counting every check's violations: the row checks in one scan of the
+    assignments (a ``count(case when ...)`` each), the others as scalar subqueries."""
+    columns: list[exp.Expression] = []
+    for check in checks:
+        if check.row_condition is not None:
+            condition = sqlglot.parse_one(check.row_condition, read="duckdb")
+            count = exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
+        else:
+            count = exp.Subquery(this=sqlglot.parse_one(check.count_sql, read="duckdb"))
+        columns.append(count.as_(check.name))
+    return exp.select(*columns).from_(ASSIGNMENTS)
+
+
 def check_assignments(engine: Engine) -> None:
     """Every assignment contract of SPEC.md, in a stable order (the first violation stops the run)."""
-    totals = engine.fetch(
-        exp.select(
-            *(
-                exp.Subquery(this=sqlglot.parse_one(check.count_sql, read="duckdb")).as_(check.name)
-                for check in ASSIGNMENT_CHECKS
-            )
-        )
-    )[0]
+    totals = engine.fetch(totals_query())[0]
     for check in ASSIGNMENT_CHECKS:
         if totals[check.name]:
             run_check(engine, check)
