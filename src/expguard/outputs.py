@@ -15,6 +15,7 @@ writing the same outputs waits for it (up to ``lock_timeout`` seconds), then fai
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
 import os
@@ -103,21 +104,46 @@ def _move_into_place(staging: Path, output_dir: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None]) -> Path:
-    """Write ``<name>.parquet`` for each name into a new private staging folder of ``output_dir``."""
+def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None], workers: int = 1) -> Path:
+    """Write ``<name>.parquet`` for each name into a new private staging folder of ``output_dir``.
+
+    With ``workers`` > 1 that many files are written at once (an engine whose single-file
+    writes use one core each: Spark); the folder is complete only when every write succeeded,
+    and is removed when any failed.
+    """
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise InputError(f"cannot create output folder {str(output_dir)!r}: {error.strerror}") from None
     staging = output_dir / f"{STAGING_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
+
+    def write_one(name: str) -> None:
+        path = staging / f"{name}.parquet"
+        write(name, path)
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
     try:
-        for name in names:
-            path = staging / f"{name}.parquet"
-            checkpoint(f"parquet:{name}")
-            write(name, path)
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+        if workers <= 1:
+            for name in names:
+                checkpoint(f"parquet:{name}")
+                write_one(name)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expguard-write") as pool:
+                pending: list[concurrent.futures.Future] = []
+                try:
+                    for name in names:
+                        checkpoint(f"parquet:{name}")
+                        pending.append(pool.submit(write_one, name))
+                    concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_EXCEPTION)
+                finally:
+                    # after a failure, writes not yet started are dropped; started ones end first
+                    for future in pending:
+                        future.cancel()
+                    concurrent.futures.wait(pending)
+                for future in pending:
+                    future.result()  # the first failure, in model order
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -117,7 +117,7 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
                 if database is not None:
                     transaction.enter_context(engine.database_writer(names, database))
                 if output_dir is not None:
-                    staging = stage_parquet(output_dir, names, engine.write_parquet)
+                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
                     mark_committed(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:

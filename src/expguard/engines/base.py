@@ -79,6 +79,9 @@ class Engine(abc.ABC):
         """The rows of a relation as an Arrow table."""
 
     # -- outputs -----------------------------------------------------------------------------
+    #: How many Parquet files :meth:`write_parquet` may write at once (from as many threads).
+    parquet_writers: int = 1
+
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path) -> None:
         """Write relation ``name`` to one Parquet file at ``path`` (the caller makes it atomic)."""

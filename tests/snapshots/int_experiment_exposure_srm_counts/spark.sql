@@ -8,16 +8,18 @@
 /*   exposed_units        assigned units of the variation with any exposure (is_exposed); */
 /*   valid_exposed_units  assigned units of the variation with a valid exposure. */
 /* A variation appears when it was assigned or logged; the counts are 0, never null. */
-/* Reads: int_experiment_exposure_validation, int_experiment_exposures_deduped. */
+/* Reads: fct_experiment_exposure_quality_daily_by_variation, int_experiment_exposures_deduped. */
 /* Variables: none. The chi-square statistic is computed in Python (expguard.srm). */
 WITH by_assigned_variation AS (
+  /* the by-variation model's cohort counts, summed over cohorts: one definition of each */
+  /* count, and one pass over the validation model fewer */
   SELECT
     experiment_id,
     assigned_variation_id AS variation_id,
-    COUNT(*) AS assigned_units,
-    COUNT(CASE WHEN is_exposed THEN 1 END) AS exposed_units,
-    COUNT(CASE WHEN is_valid_exposure THEN 1 END) AS valid_exposed_units
-  FROM int_experiment_exposure_validation
+    SUM(assigned_units) AS assigned_units,
+    SUM(exposed_units) AS exposed_units,
+    SUM(valid_exposed_units) AS valid_exposed_units
+  FROM fct_experiment_exposure_quality_daily_by_variation
   GROUP BY
     experiment_id,
     assigned_variation_id

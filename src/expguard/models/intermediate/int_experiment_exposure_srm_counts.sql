@@ -8,18 +8,20 @@
 --   exposed_units        assigned units of the variation with any exposure (is_exposed);
 --   valid_exposed_units  assigned units of the variation with a valid exposure.
 -- A variation appears when it was assigned or logged; the counts are 0, never null.
--- Reads: int_experiment_exposure_validation, int_experiment_exposures_deduped.
+-- Reads: fct_experiment_exposure_quality_daily_by_variation, int_experiment_exposures_deduped.
 -- Variables: none. The chi-square statistic is computed in Python (expguard.srm).
 with
 
 by_assigned_variation as (
+    -- the by-variation model's cohort counts, summed over cohorts: one definition of each
+    -- count, and one pass over the validation model fewer
     select
         experiment_id,
         assigned_variation_id as variation_id,
-        count(*) as assigned_units,
-        count(case when is_exposed then 1 end) as exposed_units,
-        count(case when is_valid_exposure then 1 end) as valid_exposed_units
-    from int_experiment_exposure_validation
+        sum(assigned_units) as assigned_units,
+        sum(exposed_units) as exposed_units,
+        sum(valid_exposed_units) as valid_exposed_units
+    from fct_experiment_exposure_quality_daily_by_variation
     group by experiment_id, assigned_variation_id
 ),
 
