@@ -456,7 +456,8 @@ class SparkEngine(Engine):
             # only by matching plans, and Spark stops matching once a query joins two models of
             # one lineage (deduped and validation, say): each model would then be recomputed
             # from the raw events by every model that reads it (minutes on 10M events).
-            frame = self.sql(query).localCheckpoint(eager=True, storageLevel=StorageLevel.MEMORY_AND_DISK)
+            # Lazy: the count is the one job that computes, stores and counts the rows.
+            frame = self.sql(query).localCheckpoint(eager=False, storageLevel=StorageLevel.MEMORY_AND_DISK)
             rows = frame.count()
         except self._errors as error:
             raise EngineError(f"building {name} failed: {first_line(error)}") from None
@@ -464,15 +465,13 @@ class SparkEngine(Engine):
         return int(rows)
 
     def register_arrow(self, name: str, table: pa.Table) -> int:
-        from pyspark import StorageLevel
-
+        # The rows live in the plan (a local relation on the driver): nothing to compute or store.
         try:
-            frame = self._from_arrow(table).persist(StorageLevel.MEMORY_AND_DISK)
-            rows = frame.count()
+            frame = self._from_arrow(table)
         except self._errors as error:
             raise EngineError(f"storing {name} failed: {first_line(error)}") from None
-        self._replace(name, frame, int(rows))
-        return int(rows)
+        self._replace(name, frame, table.num_rows)
+        return table.num_rows
 
     def _replace(self, name: str, frame: Any, rows: int) -> None:
         previous = self._persisted.pop(name, None)
