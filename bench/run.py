@@ -74,7 +74,7 @@ PEERS = {p.name: p for p in (
     Peer("floor", "scan + filter + JSON extraction of the needed columns, once; no output",
          (PY, str(PEERS_DIR / "floor.py")), writes=False),
     Peer("expguard-spark", "expguard run --engine spark (local[*], all 9 models)",
-         EXPGUARD + ("--engine", "spark"), scales=("M",), max_runs=1),
+         EXPGUARD + ("--engine", "spark"), scales=("S", "M")),
     Peer("expguard-2GB", "expguard run --memory-limit 2GB (spills past it)",
          EXPGUARD + ("--memory-limit", "2GB"), scales=("L",)),
 )}
@@ -278,6 +278,15 @@ def markdown(rows: list[dict], info: dict) -> str:
         lines.append(
             f"| {r['scale']} | {r['peer']} | {r['wall_median']:.1f} ({r['wall_min']:.1f}-{r['wall_max']:.1f}{fails}) "
             f"| {r['cpu_median']:.1f} | {_gib(r['rss_median'])} | {x_ref} | {x_cpu} | {x_floor} | {r['check']} |")
+    ratios = []
+    for (scale, peer), r in by.items():
+        # the Spark target: expguard on Spark against the hand-written PySpark job
+        hand = by.get((scale, "pyspark"))
+        if peer == "expguard-spark" and "wall_median" in r and hand and "wall_median" in hand:
+            ratios.append(f"{scale}: expguard-spark / pyspark = {r['wall_median'] / hand['wall_median']:.2f} wall, "
+                          f"{r['cpu_median'] / hand['cpu_median']:.2f} CPU")
+    if ratios:
+        lines += ["", "Spark: " + "; ".join(ratios) + "."]
     lines += ["", "Peers: " + "; ".join(f"`{p}`: {PEERS[p].what}" for p in dict.fromkeys(r["peer"] for r in rows))]
     return "\n".join(lines) + "\n"
 

@@ -276,3 +276,58 @@ def test_mapping_to_a_missing_column_names_it_and_the_available_ones(tmp_path):
                      events_columns={"unit_id": "coalesce(user_id, anonymous_id)"})
     message = str(error.value)
     assert "user_id" in message and "event_name" in message
+
+
+# -- contracts checked beside the models (engines that run jobs side by side) --------------------
+
+class _SideBySide:
+    concurrent_jobs = True
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_a_violation_wins_over_a_model_failure(monkeypatch, concurrent):
+    from expguard import pipeline
+    from expguard.errors import ContractError, EngineError
+
+    def violated(engine):
+        raise ContractError("contract violated: fct_experiment_assignments.unit_id is null (1 row)")
+
+    monkeypatch.setattr(pipeline.contracts, "check_assignments", violated)
+    engine = _SideBySide()
+    engine.concurrent_jobs = concurrent
+    with pytest.raises(ContractError, match="unit_id is null"):
+        with pipeline.contracts_checked(engine):
+            raise EngineError("building int_experiment_exposure_validation failed: out of memory")
+
+
+def test_side_by_side_check_ends_before_the_block_does(monkeypatch):
+    import threading
+    import time
+
+    from expguard import pipeline
+    from expguard.errors import ContractError
+
+    started = threading.Event()
+
+    def slow_violation(engine):
+        started.set()
+        time.sleep(0.3)
+        raise ContractError("contract violated: duplicated pairs")
+
+    monkeypatch.setattr(pipeline.contracts, "check_assignments", slow_violation)
+    built = []
+    with pytest.raises(ContractError, match="duplicated pairs"):
+        with pipeline.contracts_checked(_SideBySide()):
+            assert started.wait(5), "the check did not start beside the block"
+            built.append("models")  # the block finishes first; the violation still stops the run
+    assert built == ["models"]
+
+
+def test_a_model_failure_stays_when_the_contracts_hold(monkeypatch):
+    from expguard import pipeline
+    from expguard.errors import EngineError
+
+    monkeypatch.setattr(pipeline.contracts, "check_assignments", lambda engine: None)
+    with pytest.raises(EngineError, match="out of memory"):
+        with pipeline.contracts_checked(_SideBySide()):
+            raise EngineError("out of memory")

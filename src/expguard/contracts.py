@@ -1,4 +1,4 @@
-"""Input contracts, checked before any model runs. Each check is a query for the offending rows.
+"""Input contracts, checked before anything is written. Each check is a query for the offending rows.
 
 A violation raises :class:`~expguard.errors.ContractError` with a one-line reason, the number
 of offending rows and up to five examples, before anything is written.

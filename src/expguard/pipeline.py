@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from . import contracts, inputs
 from .faults import checkpoint
@@ -14,6 +15,7 @@ from .compile import bind_variables
 from .config import RunConfig
 from .engines import create_engine
 from .engines.base import Engine
+from .errors import ContractError
 from .outputs import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
 from .project import load_models
 
@@ -52,13 +54,39 @@ def _silent(_event: str, _info: dict) -> None:
     pass
 
 
-def prepare(engine: Engine, config: RunConfig) -> None:
+def prepare(engine: Engine, config: RunConfig, check_contracts: bool = True) -> None:
     """Register the sources, build the canonical input views and check the contracts."""
     engine.register_source(inputs.RAW_EVENTS, config.events)
     engine.register_source(inputs.RAW_ASSIGNMENTS, config.assignments)
     inputs.build_event_view(engine, config.event_mapping, config.events.describe())
     inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
-    contracts.check_assignments(engine)
+    if check_contracts:
+        contracts.check_assignments(engine)
+
+
+@contextlib.contextmanager
+def contracts_checked(engine: Engine) -> Iterator[None]:
+    """Check the assignment contracts before the block ends, or raise the violation.
+
+    On an engine that runs jobs side by side (:attr:`Engine.concurrent_jobs`: Spark, whose scan
+    of one assignment file is one task) the check runs while the block builds the models, so
+    it uses a core the staging model leaves idle; nothing is written before it has passed. A
+    violation wins over a model's failure: it is the cause the user must fix first.
+    """
+    if not engine.concurrent_jobs:
+        contracts.check_assignments(engine)
+        yield
+        return
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-contracts") as pool:
+        check = pool.submit(contracts.check_assignments, engine)
+        try:
+            yield
+        except BaseException:
+            violation = check.exception()
+            if isinstance(violation, ContractError):
+                raise violation from None
+            raise
+        check.result()
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
@@ -142,8 +170,9 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     engine = create_engine(config.engine)
     try:
         progress("prepare", {})
-        prepare(engine, config)
-        result = RunResult(models=build_models(engine, config, progress))
+        prepare(engine, config, check_contracts=False)
+        with contracts_checked(engine):
+            result = RunResult(models=build_models(engine, config, progress))
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:

@@ -259,7 +259,7 @@ def test_generated_and_adversarial_parquet_naive_other_vars(tmp_path, monkeypatc
 
 @pytest.mark.parametrize("broken", ["null_unit", "duplicate"])
 def test_contract_violations_read_the_same(tmp_path, broken):
-    # The run stops before any model, with the same one-line message and example rows.
+    # The run stops before writing anything, with the same one-line message and example rows.
     events, assignments = adversarial()
     extra = dict(assignments[0])
     if broken == "null_unit":

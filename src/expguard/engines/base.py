@@ -39,6 +39,8 @@ class Engine(abc.ABC):
 
     NAME: str = ""
     DIALECT: str = ""
+    #: Whether queries may run from several threads at once (the contracts beside the models).
+    concurrent_jobs: bool = False
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings

@@ -200,6 +200,7 @@ class SparkEngine(Engine):
 
     NAME = "spark"
     DIALECT = "spark"
+    concurrent_jobs = True
     # Models up to this many rows are written from Arrow on the driver (see write_parquet).
     ARROW_WRITE_MAX_ROWS = 1_000_000
 
