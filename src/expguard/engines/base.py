@@ -41,6 +41,8 @@ class Engine(abc.ABC):
     DIALECT: str = ""
     #: Whether queries may run from several threads at once (the contracts beside the models).
     concurrent_jobs: bool = False
+    #: Whether ``json_extract_string(json, [path, ...])`` reads several paths in one parse.
+    json_path_lists: bool = False
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings

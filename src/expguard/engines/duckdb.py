@@ -68,6 +68,7 @@ class DuckDBEngine(Engine):
 
     NAME = "duckdb"
     DIALECT = "duckdb"
+    json_path_lists = True
 
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)

@@ -1,0 +1,80 @@
+"""The canonical event view on DuckDB reads both default ids from one parse of the JSON
+(``json_extract_string(p, [path, path])``): it must give exactly what the two default mapping
+expressions give one by one, on every JSON edge case the engines are compared on."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from expguard import pipeline
+from expguard.config import DEFAULT_EVENT_MAPPING, build_config
+from expguard.engines import create_engine
+from helpers import ASSIGNMENT_SCHEMA, T0
+
+# The JSON battery of the engine comparison, with both ids in play.
+from engines.test_spark_engine import JSON_DUCKDB_ONLY, JSON_SAME
+
+TEXTS = JSON_SAME + JSON_DUCKDB_ONLY + [
+    '{"experiment_id": "e1", "variation_id": "A"}', '{"variation_id": "A"}', '{"variation_id": 3, "experiment_id": [1]}',
+    json.dumps({"experiment_id": " e1 ", "variation_id": "B", "nested": {"experiment_id": "no"}}),
+    '{"experiment_id": "e1", "variation_id": "A", "variation_id": "B"}',
+]
+
+
+def test_both_ids_read_from_one_parse_equal_the_default_expressions(tmp_path):
+    events = pa.table({
+        "event_id": [str(i) for i in range(len(TEXTS))],
+        "event_name": ["experiment_viewed"] * len(TEXTS),
+        "unit_id": ["u"] * len(TEXTS),
+        "event_ts": pa.array([T0] * len(TEXTS), pa.timestamp("us")),
+        "properties": pa.array(TEXTS, pa.string()),
+    })
+    pq.write_table(events, tmp_path / "events.parquet")
+    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
+                   tmp_path / "assignments.parquet")
+    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"))
+    engine = create_engine(config.engine)
+    try:
+        pipeline.prepare(engine, config)
+        view_sql = engine.con.sql("select sql from duckdb_views() where view_name = 'fct_events'").fetchall()[0][0]
+        assert "__expguard_ids" in view_sql, "the ids are not read from one parse"
+        actual = engine.con.sql("select event_id, experiment_id, variation_id from fct_events order by event_id::int").fetchall()
+    finally:
+        engine.close()
+    with duckdb.connect() as con:
+        con.register("e", events)
+        expected = con.sql(
+            f"select event_id, {DEFAULT_EVENT_MAPPING['experiment_id']}, {DEFAULT_EVENT_MAPPING['variation_id']} "
+            "from e order by event_id::int"
+        ).fetchall()
+    for text, got, want in zip(TEXTS, actual, expected):
+        assert got == want, f"properties {text!r}: view gives {got[1:]}, the default expressions {want[1:]}"
+    # the battery does exercise both ids
+    assert {row[2] for row in actual} > {None}
+
+
+@pytest.mark.parametrize("override", ["experiment_id", "variation_id"])
+def test_a_mapped_id_keeps_its_own_expression(tmp_path, override):
+    events = pa.table({
+        "event_id": ["1"], "event_name": ["experiment_viewed"], "unit_id": ["u"],
+        "event_ts": pa.array([T0], pa.timestamp("us")),
+        "properties": ['{"experiment_id": "e1", "variation_id": "A"}'], "top": ["from_top"],
+    })
+    pq.write_table(events, tmp_path / "events.parquet")
+    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
+                   tmp_path / "assignments.parquet")
+    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"),
+                          events_columns={override: "top"})
+    engine = create_engine(config.engine)
+    try:
+        pipeline.prepare(engine, config)
+        row = engine.con.sql("select experiment_id, variation_id from fct_events").fetchall()[0]
+    finally:
+        engine.close()
+    expected = {"experiment_id": ("from_top", "A"), "variation_id": ("e1", "from_top")}[override]
+    assert row == expected
