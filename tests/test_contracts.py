@@ -289,10 +289,11 @@ def test_a_violation_wins_over_a_model_failure(monkeypatch, concurrent):
     from expguard import pipeline
     from expguard.errors import ContractError, EngineError
 
-    def violated(engine):
+    def violated(engine, checks):
         raise ContractError("contract violated: fct_experiment_assignments.unit_id is null (1 row)")
 
     monkeypatch.setattr(pipeline.contracts, "check_assignments", violated)
+    monkeypatch.setattr(pipeline.contracts, "check_unique_pairs", lambda engine, rows=None: None)
     engine = _SideBySide()
     engine.concurrent_jobs = concurrent
     with pytest.raises(ContractError, match="unit_id is null"):
@@ -309,12 +310,13 @@ def test_side_by_side_check_ends_before_the_block_does(monkeypatch):
 
     started = threading.Event()
 
-    def slow_violation(engine):
+    def slow_violation(engine, checks):
         started.set()
         time.sleep(0.3)
         raise ContractError("contract violated: duplicated pairs")
 
     monkeypatch.setattr(pipeline.contracts, "check_assignments", slow_violation)
+    monkeypatch.setattr(pipeline.contracts, "check_unique_pairs", lambda engine, rows=None: None)
     built = []
     with pytest.raises(ContractError, match="duplicated pairs"):
         with pipeline.contracts_checked(_SideBySide()):
@@ -327,7 +329,46 @@ def test_a_model_failure_stays_when_the_contracts_hold(monkeypatch):
     from expguard import pipeline
     from expguard.errors import EngineError
 
-    monkeypatch.setattr(pipeline.contracts, "check_assignments", lambda engine: None)
+    monkeypatch.setattr(pipeline.contracts, "check_assignments", lambda engine, checks: None)
+    monkeypatch.setattr(pipeline.contracts, "check_unique_pairs", lambda engine, rows=None: None)
     with pytest.raises(EngineError, match="out of memory"):
         with pipeline.contracts_checked(_SideBySide()):
             raise EngineError("out of memory")
+
+
+@pytest.mark.parametrize("concurrent", [False, True])
+def test_a_duplicated_pair_found_after_a_model_failure_wins(monkeypatch, concurrent):
+    from expguard import pipeline
+    from expguard.errors import EngineError
+
+    def duplicated(engine, rows=None):
+        raise ContractError("contract violated: fct_experiment_assignments has more than one row (1 duplicated pair)")
+
+    monkeypatch.setattr(pipeline.contracts, "check_assignments", lambda engine, checks: None)
+    monkeypatch.setattr(pipeline.contracts, "check_unique_pairs", duplicated)
+    engine = _SideBySide()
+    engine.concurrent_jobs = concurrent
+    with pytest.raises(ContractError, match="duplicated pair"):
+        with pipeline.contracts_checked(engine):
+            raise EngineError("building int_experiment_exposure_validation failed")
+
+
+def test_uniqueness_is_read_from_the_validation_row_count(tmp_path, monkeypatch):
+    """No pass of its own when the counts agree; the full check (same message) when they do not."""
+    from expguard import contracts
+
+    full_checks = []
+    real = contracts.run_check
+    monkeypatch.setattr(contracts, "run_check", lambda engine, check: (full_checks.append(check.name), real(engine, check)))
+    events = tmp_path / "events.parquet"
+    write_rows(events, [exposure("u1", T0, "A", "e1")], EVENT_SCHEMA)
+    clean = tmp_path / "clean.parquet"
+    write_rows(clean, [assignment("u1", "A", ts(), "e1"), assignment("u2", "B", ts(), "e1")], ASSIGNMENT_SCHEMA)
+    expguard.run(str(events), str(clean), output_dir=str(tmp_path / "out"))
+    assert full_checks == []
+    duplicated = tmp_path / "duplicated.parquet"
+    write_rows(duplicated, [assignment("u1", "A", ts(), "e1"), assignment("u1", "B", ts(1), "e1")], ASSIGNMENT_SCHEMA)
+    with pytest.raises(ContractError, match=r"more than one row for the same \(experiment_id, unit_id\) \(1 duplicated pair\)"):
+        expguard.run(str(events), str(duplicated), output_dir=str(tmp_path / "out2"))
+    assert full_checks == ["experiment_unit_unique"]
+    assert not (tmp_path / "out2" / "stg_experiment_exposures.parquet").exists()

@@ -64,29 +64,48 @@ def prepare(engine: Engine, config: RunConfig, check_contracts: bool = True) -> 
         contracts.check_assignments(engine)
 
 
-@contextlib.contextmanager
-def contracts_checked(engine: Engine) -> Iterator[None]:
-    """Check the assignment contracts before the block ends, or raise the violation.
+VALIDATION = "int_experiment_exposure_validation"
 
-    On an engine that runs jobs side by side (:attr:`Engine.concurrent_jobs`: Spark, whose scan
-    of one assignment file is one task) the check runs while the block builds the models, so
-    it uses a core the staging model leaves idle; nothing is written before it has passed. A
-    violation wins over a model's failure: it is the cause the user must fix first.
+
+@contextlib.contextmanager
+def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
+    """Check the assignment contracts around a block that builds the models; raise a violation.
+
+    The row checks (nulls, blanks) run first, in one scan; on an engine that runs jobs side by
+    side (:attr:`Engine.concurrent_jobs`: Spark, whose scan of one assignment file is one task)
+    they run while the block builds the models, on a core the staging model leaves idle. The
+    uniqueness check runs after the block, from the validation model's row count that the block
+    stores under ``"validation_rows"`` (see :func:`contracts.check_unique_pairs`). Nothing is
+    written before every check has passed, and a violation wins over a model's failure: it is
+    the cause the user must fix first.
     """
-    if not engine.concurrent_jobs:
-        contracts.check_assignments(engine)
-        yield
-        return
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-contracts") as pool:
-        check = pool.submit(contracts.check_assignments, engine)
+    state: dict[str, int] = {}
+    row_checks = None
+    pool = None
+    if engine.concurrent_jobs:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-contracts")
+        row_checks = pool.submit(contracts.check_assignments, engine, contracts.ROW_CHECKS)
+    else:
+        contracts.check_assignments(engine, contracts.ROW_CHECKS)
+    try:
         try:
-            yield
+            yield state
         except BaseException:
-            violation = check.exception()
-            if isinstance(violation, ContractError):
+            if row_checks is not None and isinstance(row_checks.exception(), ContractError):
+                raise row_checks.exception() from None
+            try:
+                contracts.check_unique_pairs(engine)
+            except ContractError as violation:
                 raise violation from None
+            except Exception:  # noqa: BLE001 - the model's own failure is reported instead
+                pass
             raise
-        check.result()
+        if row_checks is not None:
+            row_checks.result()
+        contracts.check_unique_pairs(engine, state.get("validation_rows"))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
@@ -171,8 +190,9 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     try:
         progress("prepare", {})
         prepare(engine, config, check_contracts=False)
-        with contracts_checked(engine):
+        with contracts_checked(engine) as checked:
             result = RunResult(models=build_models(engine, config, progress))
+            checked["validation_rows"] = result.rows(VALIDATION)
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:

@@ -40,11 +40,15 @@ WITH assignments AS (
   LEFT JOIN exposures AS e
     ON a.experiment_id = e.experiment_id AND a.unit_id = e.unit_id
 ), per_unit AS (
+  /* One group per (experiment_id, unit_id), the assignment's key (the contract makes it */
+  /* unique, so min() of the assignment's own columns is that one assignment's value). A */
+  /* duplicated pair would leave fewer rows than assignments: that is how a run checks the */
+  /* uniqueness contract without a pass of its own (expguard.contracts). */
   SELECT
     experiment_id,
     unit_id,
-    assigned_variation_id,
-    assigned_at,
+    MIN(assigned_variation_id) AS assigned_variation_id,
+    MIN(assigned_at) AS assigned_at,
     COUNT(variation_id) AS exposed_variation_count,
     MIN(exposed_at) AS first_exposure_at,
     MIN(STRUCT(exposed_at AS exposed_at, variation_id AS variation_id)) AS first_exposure, /* ties on exposed_at: the smallest variation_id */
@@ -62,9 +66,7 @@ WITH assignments AS (
   FROM assignment_exposures
   GROUP BY
     experiment_id,
-    unit_id,
-    assigned_variation_id,
-    assigned_at
+    unit_id
 ), classified AS (
   SELECT
     *,

@@ -49,11 +49,15 @@ assignment_exposures as (
 ),
 
 per_unit as (
+    -- One group per (experiment_id, unit_id), the assignment's key (the contract makes it
+    -- unique, so min() of the assignment's own columns is that one assignment's value). A
+    -- duplicated pair would leave fewer rows than assignments: that is how a run checks the
+    -- uniqueness contract without a pass of its own (expguard.contracts).
     select
         experiment_id,
         unit_id,
-        assigned_variation_id,
-        assigned_at,
+        min(assigned_variation_id) as assigned_variation_id,
+        min(assigned_at) as assigned_at,
         count(variation_id) as exposed_variation_count,
         min(exposed_at) as first_exposure_at,
         -- ties on exposed_at: the smallest variation_id
@@ -70,7 +74,7 @@ per_unit as (
         coalesce(max(case when is_other_variation then 1 else 0 end), 0) = 1 as has_variation_mismatch,
         coalesce(sum(exposure_event_count), 0) as exposure_event_count
     from assignment_exposures
-    group by experiment_id, unit_id, assigned_variation_id, assigned_at
+    group by experiment_id, unit_id
 ),
 
 classified as (
