@@ -90,7 +90,8 @@ def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
     try:
         try:
             yield state
-        except BaseException:
+        except Exception:
+            # (an interrupt or a kill is not explained by the input: it ends the run at once)
             if row_checks is not None and isinstance(row_checks.exception(), ContractError):
                 raise row_checks.exception() from None
             try:
@@ -192,7 +193,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         prepare(engine, config, check_contracts=False)
         with contracts_checked(engine) as checked:
             result = RunResult(models=build_models(engine, config, progress))
-            checked["validation_rows"] = result.rows(VALIDATION)
+            if any(m.name == VALIDATION for m in result.models):
+                checked["validation_rows"] = result.rows(VALIDATION)
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:
