@@ -128,15 +128,23 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     return results
 
 
-def build_tables(config: RunConfig, names: list[str], progress: Progress = _silent) -> dict[str, "pa.Table"]:
-    """Build every model for ``config`` and return the named ones as Arrow tables; write nothing."""
+@contextlib.contextmanager
+def built_engine(config: RunConfig, progress: Progress = _silent) -> Iterator[Engine]:
+    """An engine holding every model built from ``config``'s inputs, contracts checked; nothing
+    is written, and the engine is closed when the block ends."""
     engine = create_engine(config.engine)
     try:
         prepare(engine, config)
         build_models(engine, config, progress)
-        return {name: engine.to_arrow(name) for name in names}
+        yield engine
     finally:
         engine.close()
+
+
+def build_tables(config: RunConfig, names: list[str], progress: Progress = _silent) -> dict[str, "pa.Table"]:
+    """Build every model for ``config`` and return the named ones as Arrow tables; write nothing."""
+    with built_engine(config, progress) as engine:
+        return {name: engine.to_arrow(name) for name in names}
 
 
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:

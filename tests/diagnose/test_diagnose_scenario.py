@@ -17,7 +17,8 @@ import pytest
 
 from expguard.config import build_config
 from expguard.diagnosis import diagnose_observations
-from expguard.diagnosis.data import built_engine, collect
+from expguard.diagnosis.data import collect
+from expguard.pipeline import built_engine
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "monitoring"))
 import scenario  # noqa: E402

@@ -29,7 +29,8 @@ from ..alerts import RULES, Point, baseline_alerts
 from ..config import ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config
 from ..errors import ConfigError
 from .checks import CHECK_FUNCTIONS, Context, days_text, exposure_rate
-from .data import Observations, built_engine, collect, outputs_engine
+from ..pipeline import built_engine
+from .data import Observations, collect, outputs_engine
 from .findings import ABNORMAL, OK, SKIPPED, CheckResult
 from .stats import Window, judge_rates
 from .verdict import rank

@@ -109,21 +109,6 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
     return found
 
 
-@contextlib.contextmanager
-def built_engine(config: RunConfig) -> Iterator["Engine"]:
-    """An engine holding every model built from ``config``'s inputs (nothing written)."""
-    from ..engines import create_engine
-    from ..pipeline import build_models, prepare
-
-    engine = create_engine(config.engine)
-    try:
-        prepare(engine, config)
-        build_models(engine, config)
-        yield engine
-    finally:
-        engine.close()
-
-
 def _output_sources(output_dir: str | None, database: str | None) -> dict[str, Source]:
     """Each model read, as a source over an earlier run's outputs; a clear error when one is missing."""
     if (output_dir is None) == (database is None):

@@ -126,13 +126,7 @@ def read_outputs(output_dir: str | Path | None = None, database: str | Path | No
 def build_data(config: "RunConfig") -> RunData:
     """Build every model from ``config``'s inputs, as ``expguard run`` does, and read the report's
     tables from the engine; nothing is written."""
-    from ..engines import create_engine
-    from ..pipeline import build_models, prepare
+    from ..pipeline import built_engine
 
-    engine = create_engine(config.engine)
-    try:
-        prepare(engine, config)
-        build_models(engine, config)
+    with built_engine(config) as engine:
         return _collect(engine.fetch, f"{config.events.describe()} and {config.assignments.describe()}")
-    finally:
-        engine.close()
