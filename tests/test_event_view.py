@@ -78,3 +78,55 @@ def test_a_mapped_id_keeps_its_own_expression(tmp_path, override):
         engine.close()
     expected = {"experiment_id": ("from_top", "A"), "variation_id": ("e1", "from_top")}[override]
     assert row == expected
+
+
+# Zoned timestamps on DuckDB are read through their epoch microseconds (a sixth of the cast's
+# CPU); every value must come out as the cast in a UTC session gives it, the infinities too.
+ZONED = ["2026-03-01 12:00:00.123456+05:30", "2026-03-01 00:00:00-08:00", "1969-12-31 23:59:59.999999+00",
+         "1970-01-01 00:00:00+00", "0001-01-01 00:00:00+00", "2262-04-11 23:47:16.854775+00",
+         "9999-12-31 23:59:59.999999+00", "2024-02-29 23:30:00-01:00", "infinity", "-infinity", None]
+
+
+def _normalized(expression_sql: str, values: list[str | None], source_type: str) -> list:
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"create table raw as select cast(v as {source_type}) as v "
+                    "from unnest(?::varchar[]) with ordinality as t(v, i) order by i", [values])
+        return [row[0] for row in con.sql(f"select {expression_sql} from raw").fetchall()]
+
+
+def test_zoned_times_through_epoch_microseconds_equal_the_cast():
+    from sqlglot import exp
+
+    from expguard import inputs
+    from expguard.engines import base
+
+    fast = inputs.to_utc_timestamp(exp.column("v"), base.TIMESTAMPTZ, "event_ts", "events", "TIMESTAMPTZ", epoch_micros=True)
+    plain = inputs.to_utc_timestamp(exp.column("v"), base.TIMESTAMPTZ, "event_ts", "events", "TIMESTAMPTZ")
+    assert "EPOCH_US" in fast.sql("duckdb") and "EPOCH_US" not in plain.sql("duckdb")
+    got = _normalized(fast.sql("duckdb"), ZONED, "timestamptz")
+    want = _normalized(plain.sql("duckdb"), ZONED, "timestamptz")
+    assert got == want
+    assert sum(v is not None for v in want) >= 8  # the battery converts real values, not only nulls
+
+
+def test_the_engine_reads_zoned_event_times_through_epoch_microseconds(tmp_path):
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute(f"""copy (select 'e' || i as event_id, 'experiment_viewed' as event_name, 'u' as unit_id,
+                     cast(t as timestamptz) as event_ts, '{{"experiment_id": "x", "variation_id": "A"}}' as properties
+                     from unnest(?::varchar[]) with ordinality as s(t, i)) to '{tmp_path / "events.parquet"}'""", [ZONED])
+    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
+                   tmp_path / "assignments.parquet")
+    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"))
+    engine = create_engine(config.engine)
+    try:
+        pipeline.prepare(engine, config)
+        view_sql = engine.con.sql("select sql from duckdb_views() where view_name = 'fct_events'").fetchall()[0][0]
+        actual = engine.con.sql("select event_ts from fct_events order by event_id").fetchall()
+        expected = engine.con.sql(f"select cast(event_ts as timestamp) from read_parquet('{tmp_path / 'events.parquet'}') "
+                                  "order by event_id").fetchall()
+    finally:
+        engine.close()
+    assert "epoch_us" in view_sql.lower()
+    assert actual == expected

@@ -79,11 +79,33 @@ def _check_columns(trees: dict[str, exp.Expression], available: dict[str, tuple[
                 )
 
 
-def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: str, type_name: str) -> exp.Expression:
-    """Normalize a time value of the given type category to a UTC timestamp without zone."""
-    if category in (base.TIMESTAMP, base.TIMESTAMPTZ, base.DATE, base.NULL):
+def _zoned_to_utc(value: exp.Expression, epoch_micros: bool) -> exp.Expression:
+    """A timestamp with time zone as the UTC timestamp without zone (the session is in UTC).
+
+    With ``epoch_micros`` (DuckDB) it is rebuilt from its microseconds since the epoch: the
+    same instant, with none of the calendar work of DuckDB's time-zone cast, which costs six
+    times as much (0.6 CPU s per 5 million values). The cast is kept for what that gives no
+    value for (DuckDB's infinities), so every value converts exactly as the cast would."""
+    cast = exp.cast(value, "timestamp")
+    if not epoch_micros:
+        return cast
+    micros = exp.UnixToTime(this=exp.Anonymous(this="epoch_us", expressions=[value.copy()]), scale=exp.UnixToTime.MICROS)
+    return exp.Coalesce(this=micros, expressions=[cast])
+
+
+def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: str, type_name: str,
+                     *, epoch_micros: bool = False) -> exp.Expression:
+    """Normalize a time value of the given type category to a UTC timestamp without zone.
+
+    ``epoch_micros``: convert timestamps with time zone through their epoch microseconds (the
+    engine's ``epoch_micros`` says whether it can); the values are the same either way."""
+    if category == base.TIMESTAMPTZ:
+        return _zoned_to_utc(value, epoch_micros)
+    if category in (base.TIMESTAMP, base.DATE, base.NULL):
         return exp.cast(value, "timestamp")
     if category == base.STRING:
+        # The cast, not the epoch path: DuckDB pushes a text-to-time cast into its CSV reader,
+        # where, taken twice (coalesce), it fails on unreadable text instead of giving null.
         return exp.cast(exp.TryCast(this=value, to=exp.DataType.build("timestamptz")), "timestamp")
     if category == base.INTEGER:
         # Narrow every integer type to bigint first: a JSON-lines reader may type the column as
@@ -145,7 +167,7 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
     for name, tree in trees.items():
         kind, type_name = types[name]
         if name in ("event_ts", "ingested_at"):  # ingested_at: optional, only when mapped
-            value = to_utc_timestamp(tree, kind, name, "events", type_name)
+            value = to_utc_timestamp(tree, kind, name, "events", type_name, epoch_micros=engine.epoch_micros)
         else:
             value = _as_text(tree, kind, name, "events", type_name)
         columns.append(value.as_(name))
@@ -179,7 +201,7 @@ def build_assignment_view(engine: Engine, mapping: ColumnMapping, source_label: 
     for name, tree in trees.items():
         kind, type_name = types[name]
         if name == "assigned_at":
-            value = to_utc_timestamp(tree, kind, name, "assignments", type_name)
+            value = to_utc_timestamp(tree, kind, name, "assignments", type_name, epoch_micros=engine.epoch_micros)
         else:
             value = _as_text(tree, kind, name, "assignments", type_name)
         columns.append(value.as_(name))

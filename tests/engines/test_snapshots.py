@@ -38,7 +38,8 @@ def input_normalization(dialect: str) -> str:
         for name in ("experiment_id", "variation_id")
     ]
     for kind in (base.STRING, base.INTEGER, base.FLOAT, base.TIMESTAMPTZ, base.TIMESTAMP, base.DATE):
-        value = inputs.to_utc_timestamp(exp.column(f"ts_{kind}"), kind, "event_ts", "events", kind)
+        value = inputs.to_utc_timestamp(exp.column(f"ts_{kind}"), kind, "event_ts", "events", kind,
+                                         epoch_micros=dialect == "duckdb")  # as each engine runs it
         columns.append(value.as_(f"event_ts_from_{kind}"))
     return to_sql(exp.select(*columns).from_(inputs.RAW_EVENTS), dialect, pretty=True)
 

@@ -69,6 +69,7 @@ class DuckDBEngine(Engine):
     NAME = "duckdb"
     DIALECT = "duckdb"
     json_path_lists = True
+    epoch_micros = True
 
     def __init__(self, settings: EngineSettings) -> None:
         super().__init__(settings)

@@ -10,7 +10,7 @@ SELECT
     ELSE MAKE_TIMESTAMP(CAST(ts_integer AS BIGINT))
   END AS event_ts_from_integer,
   CAST(TO_TIMESTAMP(ts_float) AS TIMESTAMP) AS event_ts_from_float,
-  CAST(ts_timestamptz AS TIMESTAMP) AS event_ts_from_timestamptz,
+  COALESCE(MAKE_TIMESTAMP(EPOCH_US(ts_timestamptz)), CAST(ts_timestamptz AS TIMESTAMP)) AS event_ts_from_timestamptz,
   CAST(ts_timestamp AS TIMESTAMP) AS event_ts_from_timestamp,
   CAST(ts_date AS TIMESTAMP) AS event_ts_from_date
 FROM expguard_raw_events
