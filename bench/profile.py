@@ -114,7 +114,7 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
         names.append(model.name)
         if model.python is not None:
             t = Clock()
-            engine.register_arrow(model.name, model.python.build(engine, config.variables))
+            engine.register_rows(model.name, model.python.build(engine, config.variables), model.python.columns)
             lines.append(f"| {model.name} (Python) | {t} | |")
             continue
         sql = engine.render(bind_variables(model.parse(), variables))

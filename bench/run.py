@@ -21,7 +21,7 @@ OS file cache warm. Measured per run:
 
 Results go to ``bench/results/results-<date>.{json,md}`` and ``bench/results/latest.{json,md}``:
 median and range over the runs, ratios against the hand-written DuckDB job and the floor,
-the machine and its load average.
+the machine, and the CPU the rest of the machine used during the runs (and steal).
 """
 
 from __future__ import annotations
@@ -91,6 +91,11 @@ class Run:
     returncode: int
     stderr_tail: str
     load_before: float
+    # CPU seconds the rest of the machine used during the run (all busy CPU minus this run's),
+    # and the seconds the hypervisor gave the machine's virtual CPUs to others (steal): the two
+    # signs that something other than the run moved its time.
+    other_cpu: float = 0.0
+    steal: float = 0.0
 
 
 @dataclass
@@ -112,6 +117,7 @@ def _tree(proc: psutil.Process) -> list[psutil.Process]:
 def measure(command: list[str], env: dict[str, str] | None = None, timeout: float = 3600) -> Run:
     """Run ``command`` to completion; wall time, CPU time and peak RSS of its process tree."""
     load = os.getloadavg()[0]
+    machine_before = psutil.cpu_times()
     peak, cpu_seen, done = 0, {}, threading.Event()
     # GNU time, when present, reports the largest single-process RSS of the tree, measured from a
     # process that is small when it forks (this process's own size would leak into ru_maxrss).
@@ -149,6 +155,7 @@ def measure(command: list[str], env: dict[str, str] | None = None, timeout: floa
     # wait4, not Popen.wait: its rusage covers this child and its waited-for descendants.
     _, status, usage = os.wait4(popen.pid, 0)
     wall = time.perf_counter() - started
+    machine_after = psutil.cpu_times()
     killer.cancel()
     popen.returncode = os.waitstatus_to_exitcode(status)
     done.set()
@@ -163,8 +170,16 @@ def measure(command: list[str], env: dict[str, str] | None = None, timeout: floa
         os.unlink(report)
     text = b"".join(stderr).decode(errors="replace").strip()
     tail = [line for line in text.splitlines() if line.strip()][-3:]
-    return Run(wall=wall, cpu=max(rusage_cpu, sum(cpu_seen.values())), peak_rss=peak,
-               returncode=popen.returncode, stderr_tail=" | ".join(tail), load_before=load)
+    cpu = max(rusage_cpu, sum(cpu_seen.values()))
+    busy = _busy(machine_after) - _busy(machine_before)
+    return Run(wall=wall, cpu=cpu, peak_rss=peak, returncode=popen.returncode, stderr_tail=" | ".join(tail),
+               load_before=load, other_cpu=max(0.0, busy - cpu),
+               steal=getattr(machine_after, "steal", 0.0) - getattr(machine_before, "steal", 0.0))
+
+
+def _busy(times) -> float:
+    """Busy CPU seconds of the whole machine (every state but idle, iowait and steal)."""
+    return sum(value for name, value in times._asdict().items() if name not in ("idle", "iowait", "steal", "guest", "guest_nice"))
 
 
 def command_for(peer: Peer, events: str, assignments: str, out: Path) -> list[str]:
@@ -257,8 +272,9 @@ def markdown(rows: list[dict], info: dict) -> str:
     lines = [
         f"Run {info['date']} on {info['machine']['cpu']}, {info['machine']['cores']} cores, "
         f"{info['machine']['memory_gib']} GiB; {info['runs']} runs per cell, median (min-max). "
-        f"Load average (1 min) before the runs: median {info['load_median']:.1f}, max {info['load_max']:.1f} "
-        f"(other jobs shared the machine when it is above ~0.5).",
+        f"During the runs the rest of the machine used {info['other_cpu_median']:.1f} CPU s per run "
+        f"(median; max {info['other_cpu_max']:.1f}) and the hypervisor took {info['steal_median']:.1f} s of "
+        f"CPU per run (steal; max {info['steal_max']:.1f}): near 0, nothing else moved the times.",
         "",
         "| scale | peer | wall s, median (min-max) | CPU s | peak RSS GiB | wall x duckdb-sql | CPU x duckdb-sql "
         "| wall x floor | check |",
@@ -377,14 +393,19 @@ def main() -> None:
                         outcome.check = verify(PEERS[name], out, args.out_dir / scale / "expguard")
                         log(f"check {scale} {name}: {outcome.check}")
                 log(f"{scale} {name} run {i + 1}/{args.runs}: {run.wall:.1f} s, CPU {run.cpu:.1f} s, "
-                    f"peak {_gib(run.peak_rss)} GiB, load {run.load_before:.1f}, exit {run.returncode}")
+                    f"peak {_gib(run.peak_rss)} GiB, other CPU {run.other_cpu:.1f} s, steal {run.steal:.1f} s, "
+                    f"exit {run.returncode}")
     rows = [summarize(o) for (scale, _), o in sorted(
         outcomes.items(), key=lambda kv: (list(generate.SCALES).index(kv[0][0]), names.index(kv[0][1])))
         if scale in args.scales]
     loads = [r["load_before"] for row in rows for r in row["raw"]] or [0.0]
+    others = [r.get("other_cpu", 0.0) for row in rows for r in row["raw"]] or [0.0]
+    steals = [r.get("steal", 0.0) for row in rows for r in row["raw"]] or [0.0]
     info = {"date": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": machine(), "runs": args.runs,
             "scales": {s: json.loads((args.data_dir / s / "manifest.json").read_text()) for s in args.scales},
             "load_median": statistics.median(loads), "load_max": max(loads),
+            "other_cpu_median": statistics.median(others), "other_cpu_max": max(others),
+            "steal_median": statistics.median(steals), "steal_max": max(steals),
             "command": " ".join(sys.argv)}
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%d-%H%M")

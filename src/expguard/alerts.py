@@ -31,33 +31,33 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-import pyarrow as pa
-
 from .config import parse_srm_weights
 from .constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
 from .pymodels import python_model, read_inputs
 from .srm import chi_square_test, expected_shares, format_p_value
 
 if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
     from .config import Variables
     from .engines.base import Engine
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed values.
 MAD_SCALE = 1.4826
 
-SCHEMA = pa.schema([
-    ("experiment_id", pa.string()),
-    ("date", pa.date32()),
-    ("alert_type", pa.string()),
-    ("severity", pa.string()),
-    ("observed", pa.float64()),
-    ("baseline", pa.float64()),
-    ("threshold", pa.float64()),
-    ("message", pa.string()),
-    ("metric", pa.string()),
-    ("sample_size", pa.int64()),
-    ("baseline_points", pa.int64()),
-])
+COLUMNS = (
+    ("experiment_id", "varchar"),
+    ("date", "date"),
+    ("alert_type", "varchar"),
+    ("severity", "varchar"),
+    ("observed", "double"),
+    ("baseline", "double"),
+    ("threshold", "double"),
+    ("message", "varchar"),
+    ("metric", "varchar"),
+    ("sample_size", "bigint"),
+    ("baseline_points", "bigint"),
+)
 
 
 @dataclass(frozen=True)
@@ -294,19 +294,17 @@ def find_alerts(by_variation: Sequence[dict], daily: Sequence[dict], rejections:
                                          ALERT_TYPES.index(a["alert_type"])))
 
 
-@python_model(FCT_ALERTS, depends_on=(FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY), schema=SCHEMA)
-def build_alerts(engine: "Engine", variables: "Variables") -> pa.Table:
+@python_model(FCT_ALERTS, depends_on=(FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY), columns=COLUMNS)
+def build_alerts(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per alert: experiment_id, date, alert_type, severity, observed, baseline,
     threshold, message (plus metric, sample_size and baseline_points)."""
     tables = read_inputs(engine, FCT_ALERTS)
-    alerts = find_alerts(tables[FCT_DAILY_BY_VARIATION].to_pylist(), tables[FCT_DAILY].to_pylist(),
-                         tables[INT_REJECTIONS_DAILY].to_pylist(), variables)
-    return pa.Table.from_pylist(alerts, schema=SCHEMA)
+    return find_alerts(tables[FCT_DAILY_BY_VARIATION], tables[FCT_DAILY], tables[INT_REJECTIONS_DAILY], variables)
 
 
 # -- reading and showing alerts (expguard alerts) ---------------------------------------------
 
-def read_alerts(output_dir: str | None = None, database: str | None = None) -> pa.Table:
+def read_alerts(output_dir: str | None = None, database: str | None = None) -> "pa.Table":
     """The alerts table of an earlier run: ``DIR/fct_experiment_exposure_alerts.parquet`` or the
     table of that name in a DuckDB database file."""
     from pathlib import Path
@@ -332,7 +330,7 @@ def read_alerts(output_dir: str | None = None, database: str | None = None) -> p
         return con.sql(f"select * from {exp.to_identifier(FCT_ALERTS).sql('duckdb')}").to_arrow_table()
 
 
-def select_alerts(table: pa.Table, since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:
+def select_alerts(table: "pa.Table", since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:
     """The alerts on or after ``since`` of the given experiments (all when none), in order."""
     rows = [
         row for row in table.to_pylist()

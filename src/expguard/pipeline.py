@@ -111,7 +111,7 @@ def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
-    model's table is stored with ``engine.register_arrow``."""
+    model's rows are stored with ``engine.register_rows``."""
     results = []
     variables = config.variables.as_dict()
     for model in load_models().values():
@@ -119,7 +119,7 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
         started = time.perf_counter()
         checkpoint(f"model:{model.name}")
         if model.python is not None:
-            rows = engine.register_arrow(model.name, model.python.build(engine, config.variables))
+            rows = engine.register_rows(model.name, model.python.build(engine, config.variables), model.python.columns)
         else:
             rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
         result = ModelResult(model.name, rows, time.perf_counter() - started)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
-import pyarrow as pa
 
 from .config import parse_srm_weights
 from .constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGE_COLUMNS, SRM_STAGES
@@ -87,34 +86,34 @@ def expected_shares(variations: Sequence[str], weights: Mapping[str, float] | No
     return [source.get(v, 0) / total if total > 0 else 0.0 for v in variations]
 
 
-SCHEMA = pa.schema([
-    ("experiment_id", pa.string()),
-    ("stage", pa.string()),
-    ("stage_order", pa.int64()),
-    ("variation_id", pa.string()),
-    ("units", pa.int64()),
-    ("assigned_units", pa.int64()),
-    ("valid_exposed_units", pa.int64()),
-    ("expected_share", pa.float64()),
-    ("observed_share", pa.float64()),
-    ("expected_units", pa.float64()),
-    ("stage_units", pa.int64()),
-    ("expected_source", pa.string()),
-    ("tested_variations", pa.int64()),
-    ("chi_square", pa.float64()),
-    ("degrees_of_freedom", pa.int64()),
-    ("p_value", pa.float64()),
-    ("is_srm", pa.bool_()),
-    ("srm_status", pa.string()),
-    ("first_srm_stage", pa.string()),
-])
+COLUMNS = (
+    ("experiment_id", "varchar"),
+    ("stage", "varchar"),
+    ("stage_order", "bigint"),
+    ("variation_id", "varchar"),
+    ("units", "bigint"),
+    ("assigned_units", "bigint"),
+    ("valid_exposed_units", "bigint"),
+    ("expected_share", "double"),
+    ("observed_share", "double"),
+    ("expected_units", "double"),
+    ("stage_units", "bigint"),
+    ("expected_source", "varchar"),
+    ("tested_variations", "bigint"),
+    ("chi_square", "double"),
+    ("degrees_of_freedom", "bigint"),
+    ("p_value", "double"),
+    ("is_srm", "boolean"),
+    ("srm_status", "varchar"),
+    ("first_srm_stage", "varchar"),
+)
 
 
-@python_model(FCT_SRM, depends_on=(INT_SRM_COUNTS,), schema=SCHEMA)
-def build_srm(engine: "Engine", variables: "Variables") -> pa.Table:
+@python_model(FCT_SRM, depends_on=(INT_SRM_COUNTS,), columns=COLUMNS)
+def build_srm(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per (experiment_id, stage, variation_id): the stage's count for the variation,
     its expected and observed shares, and the stage's chi-square test (repeated on its rows)."""
-    counts = read_inputs(engine, FCT_SRM)[INT_SRM_COUNTS].to_pylist()
+    counts = read_inputs(engine, FCT_SRM)[INT_SRM_COUNTS]
     all_weights = parse_srm_weights("exp_srm_expected_weights", variables.exp_srm_expected_weights)
     by_experiment: dict[str, dict[str, dict]] = {}
     for row in counts:
@@ -161,7 +160,7 @@ def build_srm(engine: "Engine", variables: "Variables") -> pa.Table:
                 })
         first = next((r["stage"] for r in experiment_rows if r["is_srm"]), None)
         rows += [{**r, "first_srm_stage": first} for r in experiment_rows]
-    return pa.Table.from_pylist(rows, schema=SCHEMA)
+    return rows
 
 
 def format_p_value(p_value: float) -> str:

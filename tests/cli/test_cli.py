@@ -493,3 +493,22 @@ def test_version_option():
     result = invoke("--version")
     assert result.exit_code == 0
     assert expguard.__version__ in result.stdout
+
+
+def test_a_duckdb_run_starts_without_importing_pyarrow_or_pandas(dataset, tmp_path):
+    # Half a second of every run's start-up: pyarrow, and pandas that pyarrow imports as soon
+    # as it builds an array when pandas is installed. A DuckDB run needs neither.
+    events, assignments = dataset
+    script = textwrap.dedent(f"""
+        import sys
+        from expguard.cli import main
+        try:
+            main({[str(a) for a in ["run", "-q", *run_args(events, assignments, tmp_path / "out")[1:]]]!r})
+        except SystemExit as stop:
+            assert stop.code == 0, stop.code
+        print(sorted(m for m in ("pyarrow", "pandas") if m in sys.modules))
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", f"imported during a DuckDB run: {result.stdout.strip()}"
+    assert (tmp_path / "out" / "fct_experiment_exposure_srm.parquet").is_file()

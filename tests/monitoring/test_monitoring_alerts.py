@@ -14,7 +14,7 @@ import math
 import pytest
 from scipy.stats import chisquare
 
-from expguard.alerts import SCHEMA, evaluate, find_alerts, Point
+from expguard.alerts import COLUMNS, evaluate, find_alerts, Point
 from expguard.config import Variables
 from expguard.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, SEVERITIES
 from helpers import T0, assignment, exposure, ts
@@ -297,6 +297,9 @@ def test_the_alerts_table_has_the_declared_schema(tmp_path):
     import pyarrow.parquet as pq
 
     run_all(tmp_path, [exposure("u1", ts(1))], [assignment("u1")])
-    assert pq.read_schema(tmp_path / "out" / f"{FCT_ALERTS}.parquet").names == SCHEMA.names
-    assert SCHEMA.names[:8] == ["experiment_id", "date", "alert_type", "severity", "observed", "baseline",
-                                "threshold", "message"]
+    schema = pq.read_schema(tmp_path / "out" / f"{FCT_ALERTS}.parquet")
+    assert schema.names == [name for name, _ in COLUMNS]
+    assert [str(t) for t in schema.types] == ["string", "date32[day]", "string", "string", "double", "double", "double",
+                                              "string", "string", "int64", "int64"]
+    assert schema.names[:8] == ["experiment_id", "date", "alert_type", "severity", "observed", "baseline",
+                            "threshold", "message"]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
+import math
 import re
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from expguard.config import ConfigError, Variables
+from expguard.config import ConfigError, EngineSettings, Variables
 from expguard.constants import ALERT_TYPES, FCT_ALERTS, FCT_SRM, MONITORING_MODELS, SRM_STAGES, SRM_STATUSES
+from expguard.engines import create_engine
 from expguard.project import load_models
-from expguard.pymodels import PythonModel, python_models, read_inputs
+from expguard.pymodels import PythonModel, arrow_schema, python_model, python_models, read_inputs, rows_to_arrow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,42 +39,73 @@ def test_a_python_model_has_no_sql_to_parse():
 
 
 class FakeEngine:
-    def __init__(self, tables: dict[str, pa.Table]) -> None:
+    def __init__(self, tables: dict[str, list[dict]]) -> None:
         self.tables = tables
         self.read: list[str] = []
 
-    def to_arrow(self, name: str) -> pa.Table:
+    def rows(self, name: str) -> list[dict]:
         self.read.append(name)
         return self.tables[name]
 
 
 def test_read_inputs_hands_over_the_declared_dependencies_only():
     depends_on = python_models()[FCT_ALERTS].depends_on
-    engine = FakeEngine({name: pa.table({"x": [1]}) for name in depends_on + ("other",)})
+    engine = FakeEngine({name: [{"x": 1}] for name in depends_on + ("other",)})
     assert set(read_inputs(engine, FCT_ALERTS)) == set(depends_on)
     assert engine.read == list(depends_on)
 
 
-def test_build_casts_to_the_declared_schema_and_refuses_other_columns():
-    schema = pa.schema([("n", pa.int64()), ("share", pa.float64())])
-    good = PythonModel("toy", (), lambda engine, variables: pa.table({"n": pa.array([1], pa.int32()), "share": [0.5]}), schema)
-    assert good.build(None, Variables()).schema == schema
-    bad = PythonModel("toy", (), lambda engine, variables: pa.table({"share": [0.5], "n": [1]}), schema)
+def test_build_returns_rows_of_the_declared_columns_and_refuses_others():
+    columns = (("n", "bigint"), ("share", "double"))
+    good = PythonModel("toy", (), lambda engine, variables: [{"n": 1, "share": 0.5}], columns)
+    assert good.build(None, Variables()) == [{"n": 1, "share": 0.5}]
+    bad = PythonModel("toy", (), lambda engine, variables: [{"share": 0.5, "n": 1}], columns)
     with pytest.raises(RuntimeError, match="declared"):
         bad.build(None, Variables())
+    missing = PythonModel("toy", (), lambda engine, variables: [{"n": 1}], columns)
+    with pytest.raises(RuntimeError, match="declared"):
+        missing.build(None, Variables())
 
 
-def test_an_empty_input_gives_an_empty_table_of_the_declared_schema():
-    from expguard.alerts import SCHEMA, build_alerts
+def test_a_python_model_declares_only_known_column_types():
+    with pytest.raises(ValueError, match="column types"):
+        python_model("toy_unknown", (), (("n", "int"),))(lambda engine, variables: [])
 
-    tables = {name: pa.table({}) for name in python_models()[FCT_ALERTS].depends_on}
 
-    class Empty(FakeEngine):
-        def to_arrow(self, name):
-            return pa.Table.from_pylist([])
+def _stored_on_duckdb(rows: list[dict], columns) -> pa.Table:
+    engine = create_engine(EngineSettings())
+    try:
+        assert engine.register_rows("toy", rows, columns) == len(rows)
+        return engine.to_arrow("toy")
+    finally:
+        engine.close()
 
-    table = build_alerts(Empty(tables), Variables())
-    assert table.num_rows == 0 and table.schema == SCHEMA
+
+def test_an_empty_input_gives_no_rows_and_an_empty_table_of_the_declared_types():
+    from expguard.alerts import COLUMNS, build_alerts
+
+    tables = {name: [] for name in python_models()[FCT_ALERTS].depends_on}
+    assert build_alerts(FakeEngine(tables), Variables()) == []
+    table = _stored_on_duckdb([], COLUMNS)
+    assert table.num_rows == 0 and table.schema == arrow_schema(COLUMNS)
+
+
+def test_duckdb_stores_a_python_models_rows_as_the_arrow_path_does():
+    # DuckDB takes the rows as Python values; other engines take them as Arrow (rows_to_arrow):
+    # both must store the same typed table, nulls, NaN, dates and odd text included.
+    columns = (("s", "varchar"), ("n", "bigint"), ("x", "double"), ("b", "boolean"), ("d", "date"))
+    rows = [
+        {"s": "a", "n": 1, "x": 0.5, "b": True, "d": dt.date(2026, 3, 1)},
+        {"s": None, "n": None, "x": None, "b": None, "d": None},
+        {"s": "é'\"; drop", "n": -(2**63), "x": float("nan"), "b": False, "d": dt.date(1, 1, 1)},
+        {"s": "", "n": 2**63 - 1, "x": float("inf"), "b": False, "d": dt.date(9999, 12, 31)},
+    ]
+    stored = _stored_on_duckdb(rows, columns)
+    expected = rows_to_arrow(rows, columns)
+    assert stored.schema == expected.schema
+    assert stored.to_pylist()[:2] + stored.to_pylist()[3:] == expected.to_pylist()[:2] + expected.to_pylist()[3:]
+    nan_row = stored.to_pylist()[2]
+    assert math.isnan(nan_row.pop("x")) and nan_row == {k: v for k, v in rows[2].items() if k != "x"}
 
 
 MONITORING_VARIABLES = [f.name for f in dataclasses.fields(Variables) if f.name.startswith(("exp_srm_", "exp_alert_"))]

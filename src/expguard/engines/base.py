@@ -10,14 +10,18 @@ from __future__ import annotations
 import abc
 import contextlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
-import pyarrow as pa
 from sqlglot import exp
 
 from ..compile import to_sql
 from ..config import EngineSettings, Source
 from ..faults import checkpoint
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from ..pymodels import Columns
 
 # Coarse type categories shared by all engines.
 STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTHER = (
@@ -74,15 +78,26 @@ class Engine(abc.ABC):
         """Build table ``name`` from ``query``; return its row count."""
 
     @abc.abstractmethod
-    def register_arrow(self, name: str, table: pa.Table) -> int:
-        """Materialize an Arrow table (a model computed in Python) as table ``name``; return rows."""
+    def register_arrow(self, name: str, table: "pa.Table") -> int:
+        """Materialize an Arrow table as table ``name``; return its row count."""
+
+    def register_rows(self, name: str, rows: list[dict[str, Any]], columns: "Columns") -> int:
+        """Materialize rows (a model computed in Python) as table ``name`` of exactly ``columns``
+        (name, SQL type); return the row count. The default goes through Arrow."""
+        from ..pymodels import rows_to_arrow
+
+        return self.register_arrow(name, rows_to_arrow(rows, columns))
 
     @abc.abstractmethod
     def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
         """Run a (small) query and return its rows as dicts."""
 
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        """The rows of a (small) relation as dicts; the default goes through Arrow."""
+        return self.to_arrow(name).to_pylist()
+
     @abc.abstractmethod
-    def to_arrow(self, name: str) -> pa.Table:
+    def to_arrow(self, name: str) -> "pa.Table":
         """The rows of a relation as an Arrow table."""
 
     # -- outputs -----------------------------------------------------------------------------

@@ -7,10 +7,9 @@ import glob
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 import duckdb
-import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
@@ -20,6 +19,11 @@ from ..errors import EngineError, InputError
 from ..faults import checkpoint
 from . import base
 from .base import Engine
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+    from ..pymodels import Columns
 
 _READERS = {
     "parquet": "select * from read_parquet(:path, union_by_name = true)",
@@ -164,7 +168,20 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             raise EngineError(f"building {name} failed: {_first_line(error)}") from None
 
-    def register_arrow(self, name: str, table: pa.Table) -> int:
+    def register_rows(self, name: str, rows: list[dict[str, Any]], columns: "Columns") -> int:
+        # Straight from Python values, no Arrow: a DuckDB run then never imports pyarrow (nor
+        # pandas through it). One statement unnests the rows, passed as one list of structs.
+        ident = exp.to_identifier(name).sql("duckdb")
+        fields = ", ".join(f"{exp.to_identifier(column, quoted=True).sql('duckdb')} {kind}" for column, kind in columns)
+        self.con.execute(f"create or replace table {ident} ({fields})")
+        if rows:
+            self.con.execute(f"insert into {ident} select unnest(?::struct({fields})[], recursive := true)", [rows])
+        return len(rows)
+
+    def rows(self, name: str) -> list[dict[str, Any]]:
+        return self.fetch(exp.select("*").from_(exp.to_table(name)))
+
+    def register_arrow(self, name: str, table: "pa.Table") -> int:
         ident = exp.to_identifier(name).sql("duckdb")
         self.con.register("__expguard_arrow", table)
         try:
@@ -181,7 +198,7 @@ class DuckDBEngine(Engine):
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
-    def to_arrow(self, name: str) -> pa.Table:
+    def to_arrow(self, name: str) -> "pa.Table":
         # A relation's to_arrow_table (DuckDB 1.4 and 2.x); DuckDB 2 dropped the cursor's fetch_arrow_table.
         return self.con.sql(f"select * from {exp.to_identifier(name).sql('duckdb')}").to_arrow_table()
 
