@@ -268,13 +268,20 @@ def _gib(n: float) -> str:
     return f"{n / 2**30:.2f}"
 
 
+def _sharing(info: dict) -> str:
+    """What else used the machine during a table's runs (older tables recorded the load average)."""
+    if "other_cpu_median" not in info:
+        return (f"Load average (1 min) before the runs: median {info['load_median']:.1f}, max {info['load_max']:.1f} "
+                f"(it counts the benchmark's own previous run).")
+    return (f"During the runs the rest of the machine used {info['other_cpu_median']:.1f} CPU s per run "
+            f"(median; max {info['other_cpu_max']:.1f}) and the hypervisor took {info['steal_median']:.1f} s of "
+            f"CPU per run (steal; max {info['steal_max']:.1f}): near 0, nothing else moved the times.")
+
+
 def markdown(rows: list[dict], info: dict) -> str:
     lines = [
         f"Run {info['date']} on {info['machine']['cpu']}, {info['machine']['cores']} cores, "
-        f"{info['machine']['memory_gib']} GiB; {info['runs']} runs per cell, median (min-max). "
-        f"During the runs the rest of the machine used {info['other_cpu_median']:.1f} CPU s per run "
-        f"(median; max {info['other_cpu_max']:.1f}) and the hypervisor took {info['steal_median']:.1f} s of "
-        f"CPU per run (steal; max {info['steal_max']:.1f}): near 0, nothing else moved the times.",
+        f"{info['machine']['memory_gib']} GiB; {info['runs']} runs per cell, median (min-max). " + _sharing(info),
         "",
         "| scale | peer | wall s, median (min-max) | CPU s | peak RSS GiB | wall x duckdb-sql | CPU x duckdb-sql "
         "| wall x floor | check |",

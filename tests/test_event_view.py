@@ -26,6 +26,21 @@ TEXTS = JSON_SAME + JSON_DUCKDB_ONLY + [
 ]
 
 
+def prepared_view(tmp_path, queries: list[str], **options) -> tuple[str, list[list[tuple]]]:
+    """Prepare the canonical views over ``tmp_path/events.parquet`` (no assignments) and return
+    the SQL of ``fct_events`` and the rows of each query run on the engine."""
+    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
+                   tmp_path / "assignments.parquet")
+    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"), **options)
+    engine = create_engine(config.engine)
+    try:
+        pipeline.prepare(engine, config)
+        view_sql = engine.con.sql("select sql from duckdb_views() where view_name = 'fct_events'").fetchall()[0][0]
+        return view_sql, [engine.con.sql(query).fetchall() for query in queries]
+    finally:
+        engine.close()
+
+
 def test_both_ids_read_from_one_parse_equal_the_default_expressions(tmp_path):
     events = pa.table({
         "event_id": [str(i) for i in range(len(TEXTS))],
@@ -35,17 +50,9 @@ def test_both_ids_read_from_one_parse_equal_the_default_expressions(tmp_path):
         "properties": pa.array(TEXTS, pa.string()),
     })
     pq.write_table(events, tmp_path / "events.parquet")
-    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
-                   tmp_path / "assignments.parquet")
-    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"))
-    engine = create_engine(config.engine)
-    try:
-        pipeline.prepare(engine, config)
-        view_sql = engine.con.sql("select sql from duckdb_views() where view_name = 'fct_events'").fetchall()[0][0]
-        assert "__expguard_ids" in view_sql, "the ids are not read from one parse"
-        actual = engine.con.sql("select event_id, experiment_id, variation_id from fct_events order by event_id::int").fetchall()
-    finally:
-        engine.close()
+    view_sql, (actual,) = prepared_view(
+        tmp_path, ["select event_id, experiment_id, variation_id from fct_events order by event_id::int"])
+    assert "__expguard_ids" in view_sql, "the ids are not read from one parse"
     with duckdb.connect() as con:
         con.register("e", events)
         expected = con.sql(
@@ -66,16 +73,8 @@ def test_a_mapped_id_keeps_its_own_expression(tmp_path, override):
         "properties": ['{"experiment_id": "e1", "variation_id": "A"}'], "top": ["from_top"],
     })
     pq.write_table(events, tmp_path / "events.parquet")
-    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
-                   tmp_path / "assignments.parquet")
-    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"),
-                          events_columns={override: "top"})
-    engine = create_engine(config.engine)
-    try:
-        pipeline.prepare(engine, config)
-        row = engine.con.sql("select experiment_id, variation_id from fct_events").fetchall()[0]
-    finally:
-        engine.close()
+    _, ((row,),) = prepared_view(tmp_path, ["select experiment_id, variation_id from fct_events"],
+                                 events_columns={override: "top"})
     expected = {"experiment_id": ("from_top", "A"), "variation_id": ("e1", "from_top")}[override]
     assert row == expected
 
@@ -116,17 +115,9 @@ def test_the_engine_reads_zoned_event_times_through_epoch_microseconds(tmp_path)
         con.execute(f"""copy (select 'e' || i as event_id, 'experiment_viewed' as event_name, 'u' as unit_id,
                      cast(t as timestamptz) as event_ts, '{{"experiment_id": "x", "variation_id": "A"}}' as properties
                      from unnest(?::varchar[]) with ordinality as s(t, i)) to '{tmp_path / "events.parquet"}'""", [ZONED])
-    pq.write_table(pa.table({name: pa.array([], field.type) for name, field in zip(ASSIGNMENT_SCHEMA.names, ASSIGNMENT_SCHEMA)}),
-                   tmp_path / "assignments.parquet")
-    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"))
-    engine = create_engine(config.engine)
-    try:
-        pipeline.prepare(engine, config)
-        view_sql = engine.con.sql("select sql from duckdb_views() where view_name = 'fct_events'").fetchall()[0][0]
-        actual = engine.con.sql("select event_ts from fct_events order by event_id").fetchall()
-        expected = engine.con.sql(f"select cast(event_ts as timestamp) from read_parquet('{tmp_path / 'events.parquet'}') "
-                                  "order by event_id").fetchall()
-    finally:
-        engine.close()
+    view_sql, (actual, expected) = prepared_view(tmp_path, [
+        "select event_ts from fct_events order by event_id",
+        f"select cast(event_ts as timestamp) from read_parquet('{tmp_path / 'events.parquet'}') order by event_id",
+    ])
     assert "epoch_us" in view_sql.lower()
     assert actual == expected

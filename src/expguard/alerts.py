@@ -37,8 +37,6 @@ from .pymodels import python_model, read_inputs
 from .srm import chi_square_test, expected_shares, format_p_value
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pyarrow as pa
-
     from .config import Variables
     from .engines.base import Engine
 
@@ -304,36 +302,19 @@ def build_alerts(engine: "Engine", variables: "Variables") -> list[dict]:
 
 # -- reading and showing alerts (expguard alerts) ---------------------------------------------
 
-def read_alerts(output_dir: str | None = None, database: str | None = None) -> "pa.Table":
-    """The alerts table of an earlier run: ``DIR/fct_experiment_exposure_alerts.parquet`` or the
-    table of that name in a DuckDB database file."""
-    from pathlib import Path
+def read_alerts(output_dir: str | None = None, database: str | None = None) -> list[dict]:
+    """The alerts of an earlier run, as rows: ``DIR/fct_experiment_exposure_alerts.parquet`` or
+    the table of that name in a DuckDB database file."""
+    from . import earlier_run
 
-    from .errors import InputError
-
-    if output_dir is not None:
-        import pyarrow.parquet as pq
-
-        path = Path(output_dir) / f"{FCT_ALERTS}.parquet"
-        if not path.is_file():
-            raise InputError(f"{str(path)!r} not found; build it with: expguard run ... --output-dir {output_dir}")
-        return pq.read_table(path)
-    import duckdb
-    from sqlglot import exp
-
-    if database is None or not Path(database).is_file():
-        raise InputError(f"database file {database!r} not found")
-    with duckdb.connect(database, read_only=True) as con:
-        found = con.execute("select count(*) from information_schema.tables where table_name = ?", [FCT_ALERTS]).fetchall()
-        if not found[0][0]:
-            raise InputError(f"database file {database!r} has no table {FCT_ALERTS}; build it with: expguard run ... --database {database}")
-        return con.sql(f"select * from {exp.to_identifier(FCT_ALERTS).sql('duckdb')}").to_arrow_table()
+    with earlier_run.engine((FCT_ALERTS,), output_dir, database) as engine:
+        return engine.rows(FCT_ALERTS)
 
 
-def select_alerts(table: "pa.Table", since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:
+def select_alerts(rows: Iterable[dict], since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:
     """The alerts on or after ``since`` of the given experiments (all when none), in order."""
     rows = [
-        row for row in table.to_pylist()
+        row for row in rows
         if (since is None or row["date"] >= since) and (not experiments or row["experiment_id"] in experiments)
     ]
     return sorted(rows, key=lambda a: (a["date"], a["experiment_id"] is None, a["experiment_id"] or "",

@@ -291,12 +291,12 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
             raise ConfigError("give one of --output-dir or --database to read alerts from")
         if options["events"] is not None or options["assignments"] is not None:
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
-        table = alerts.read_alerts(output_dir=output_dir, database=database)
+        found = alerts.read_alerts(output_dir=output_dir, database=database)
     else:
         from .pipeline import build_tables
 
-        table = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS]
-    rows = alerts.select_alerts(table, since.date() if since else None, experiments)
+        found = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS].to_pylist()
+    rows = alerts.select_alerts(found, since.date() if since else None, experiments)
     if fmt == "json":
         click.echo(alerts.alerts_json(rows))
     else:

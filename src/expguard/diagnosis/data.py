@@ -12,17 +12,16 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import sqlglot
 from sqlglot import exp
 
 from ..compile import bind_variables, literal
-from ..config import RunConfig, Source
+from ..config import RunConfig
 from ..constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
                          INT_REJECTIONS_DAILY, INT_VALIDATION)
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engines.base import Engine
@@ -109,46 +108,14 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
     return found
 
 
-def _output_sources(output_dir: str | None, database: str | None) -> dict[str, Source]:
-    """Each model read, as a source over an earlier run's outputs; a clear error when one is missing."""
-    if (output_dir is None) == (database is None):
-        raise ConfigError("give one of --output-dir or --database to read an earlier run from")
-    if output_dir is not None:
-        folder = Path(output_dir)
-        for model in MODELS_READ:
-            if not (folder / f"{model}.parquet").is_file():
-                raise InputError(f"{str(folder / (model + '.parquet'))!r} not found; "
-                                 f"build it with: expguard run ... --output-dir {output_dir}")
-        return {model: Source(path=str(folder / f"{model}.parquet")) for model in MODELS_READ}
-    import duckdb
-
-    path = Path(database)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise InputError(f"database file {str(path)!r} not found")
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-    for model in MODELS_READ:
-        if model not in tables:
-            raise InputError(f"database file {str(path)!r} has no table {model}; "
-                             f"build it with: expguard run ... --database {database}")
-    return {model: Source(table=model, database=str(path)) for model in MODELS_READ}
-
-
 @contextlib.contextmanager
 def outputs_engine(config: RunConfig, output_dir: str | None, database: str | None) -> Iterator["Engine"]:
     """An engine whose model relations are views over an earlier run's outputs, and, when
     ``config.events`` is given, ``fct_events`` over the raw events (through the column mapping)."""
-    from .. import inputs
-    from ..engines import create_engine
+    from .. import earlier_run, inputs
 
-    sources = _output_sources(output_dir, database)
-    engine = create_engine(config.engine)
-    try:
-        for model, source in sources.items():
-            engine.register_source(model, source)
+    with earlier_run.engine(MODELS_READ, output_dir, database, config.engine) as engine:
         if config.events is not None:
             engine.register_source(inputs.RAW_EVENTS, config.events)
             inputs.build_event_view(engine, config.event_mapping, config.events.describe())
         yield engine
-    finally:
-        engine.close()

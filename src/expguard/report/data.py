@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from ..constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
                          INT_REJECTIONS_DAILY)
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..config import RunConfig
@@ -86,41 +86,12 @@ def _collect(fetch: Callable[[exp.Query], list[dict[str, Any]]], source: str) ->
     return RunData(**{name: fetch(query) for name, query in queries().items()}, source=source)
 
 
-def _duckdb_fetch(con) -> Callable[[exp.Query], list[dict[str, Any]]]:
-    def fetch(query: exp.Query) -> list[dict[str, Any]]:
-        cursor = con.execute(query.sql("duckdb"))
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-    return fetch
-
-
 def read_outputs(output_dir: str | Path | None = None, database: str | Path | None = None) -> RunData:
     """The report's tables from an earlier run: its Parquet folder or its DuckDB database file."""
-    import duckdb
+    from .. import earlier_run
 
-    if (output_dir is None) == (database is None):
-        raise ConfigError("give one of --output-dir or --database to read an earlier run from")
-    if output_dir is not None:
-        folder = Path(output_dir)
-        missing = [m for m in MODELS_READ if not (folder / f"{m}.parquet").is_file()]
-        if missing:
-            raise InputError(f"{str(folder / (missing[0] + '.parquet'))!r} not found; "
-                             f"build it with: expguard run ... --output-dir {output_dir}")
-        with duckdb.connect() as con:
-            for model in MODELS_READ:
-                con.read_parquet(str(folder / f"{model}.parquet")).create_view(model)
-            return _collect(_duckdb_fetch(con), str(folder))
-    path = Path(database)  # type: ignore[arg-type]
-    if not path.is_file():
-        raise InputError(f"database file {str(path)!r} not found")
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
-        missing = [m for m in MODELS_READ if m not in tables]
-        if missing:
-            raise InputError(f"database file {str(path)!r} has no table {missing[0]}; "
-                             f"build it with: expguard run ... --database {database}")
-        return _collect(_duckdb_fetch(con), str(path))
+    with earlier_run.engine(MODELS_READ, output_dir, database) as engine:
+        return _collect(engine.fetch, str(output_dir if output_dir is not None else database))
 
 
 def build_data(config: "RunConfig") -> RunData:
