@@ -7,11 +7,13 @@ with the SQL models, and the pipeline stores its rows with ``engine.register_row
 written like any other model and a SQL model may read it.
 
 A function reads its inputs with :func:`read_inputs`, which hands it the declared ones (as
-rows) and nothing else: the declared dependencies are the real ones. Rows, not Arrow tables:
-on DuckDB a run then never imports pyarrow (nor pandas, which pyarrow imports as soon as it
-builds an array when pandas is installed), half a second of every run's start-up. Keep the counting in SQL, where the
-engine scales, and compute in Python only what SQL says badly (a p-value, a median): the inputs
-are then small, and the same integer counts give the same result on every engine.
+rows) and nothing else: the declared dependencies are the real ones. Keep the counting in SQL,
+where the engine scales, and compute in Python only what SQL says badly (a p-value, a median):
+the inputs are then small, and the same integer counts give the same result on every engine.
+
+Rows, not Arrow tables: on DuckDB a run then never imports pyarrow (nor pandas, which pyarrow
+imports as soon as it builds an array when pandas is installed), half a second of every run's
+start-up. Engines that take rows as Arrow (Spark) convert them with :func:`rows_to_arrow`.
 """
 
 from __future__ import annotations
