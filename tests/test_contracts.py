@@ -278,6 +278,17 @@ def test_mapping_to_a_missing_column_names_it_and_the_available_ones(tmp_path):
     assert "user_id" in message and "event_name" in message
 
 
+def test_a_dotted_mapping_reads_a_struct_column_and_names_a_missing_one(tmp_path):
+    lines = [{"event_id": "a", "event_name": "experiment_viewed", "event_ts": "2026-03-01T12:01:00Z",
+              "context": {"traits": {"user_id": "u1"}}, "properties": {"experiment_id": "exp", "variation_id": "A"}}]
+    (tmp_path / "events.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    a_path = write_rows(tmp_path / "assignments.parquet", [assignment("u1")], ASSIGNMENT_SCHEMA)
+    models = run(tmp_path, tmp_path / "events.jsonl", a_path, events_columns={"unit_id": "context.traits.user_id"})
+    assert [(r["unit_id"], r["exposure_status"]) for r in models[VALIDATION]] == [("u1", "valid")]
+    with pytest.raises(ContractError, match=r"has no column 'ctx' \(needed for unit_id = 'ctx.traits.user_id'\)"):
+        run(tmp_path, tmp_path / "events.jsonl", a_path, events_columns={"unit_id": "ctx.traits.user_id"})
+
+
 # -- contracts checked beside the models (engines that run jobs side by side) --------------------
 
 class _SideBySide:

@@ -64,7 +64,10 @@ def parse_expression(text: str, column: str, what: str) -> exp.Expression:
 
 
 def _columns_used(tree: exp.Expression) -> list[str]:
-    return sorted({column.name for column in tree.find_all(exp.Column)})
+    """The source columns an expression reads. A dotted name is a field of a struct column
+    (``context.traits.user_id`` reads ``context``): a mapping reads one source, under no table
+    name of the user's, so the first part is always the column."""
+    return sorted({column.parts[0].name for column in tree.find_all(exp.Column)})
 
 
 def _check_columns(trees: dict[str, exp.Expression], available: dict[str, tuple[str, str]], mapping: ColumnMapping, what: str, source: str) -> None:

@@ -155,14 +155,16 @@ def adversarial(event_name: str = "experiment_viewed", grace: int = 5, max_days:
 
 # -- running and comparing ----------------------------------------------------------------------
 
-def run_both(tmp_path: Path, events: str | dict[str, str], assignments: str, variables: dict[str, Any]) -> dict[str, dict[str, pa.Table]]:
+def run_both(tmp_path: Path, events: str | dict[str, str], assignments: str, variables: dict[str, Any],
+             events_columns: dict[str, str] | None = None) -> dict[str, dict[str, pa.Table]]:
     """Run both engines on the same rows (``events`` may name other files per engine); return
     every output file of each, by model name."""
     outputs: dict[str, dict[str, pa.Table]] = {}
     for engine in ("duckdb", "spark"):
         out = tmp_path / f"out-{engine}"
         source = events[engine] if isinstance(events, dict) else events
-        expguard.run(source, assignments, output_dir=str(out), vars=variables, engine={"name": engine})
+        expguard.run(source, assignments, output_dir=str(out), vars=variables, engine={"name": engine},
+                     events_columns=events_columns)
         outputs[engine] = {p.stem: pq.read_table(p) for p in sorted(out.glob("*.parquet"))}
     return outputs
 
@@ -380,3 +382,28 @@ def test_json_lines_numbers_objects_and_text_timestamps(tmp_path):
     assert stg["e2"]["variation_id"] == "3"
     assert stg["e4"]["experiment_id"] == "42"
     assert stg["offset"]["exposed_at"] == T0
+
+
+def test_segment_style_json_lines_with_a_unit_id_inside_a_struct(tmp_path):
+    # Segment's track events: the unit id is a field of a nested object (context.traits.user_id),
+    # mapped with a dotted name; both engines read it as a struct field, not as a table's column.
+    with open(tmp_path / "tracks.jsonl", "w", encoding="utf-8") as handle:
+        for i in range(12):
+            handle.write(json.dumps({
+                "messageId": f"m{i}", "event": "experiment_viewed",
+                "timestamp": (T0 + dt.timedelta(minutes=i)).isoformat() + "Z",
+                "context": {"traits": {"user_id": f"u{i % 4}"}, "library": {"name": "analytics.js"}},
+                "properties": {"experiment_id": "adv_segment", "variation_id": "AB"[i % 2]},
+            }) + "\n")
+    with open(tmp_path / "assignments.jsonl", "w", encoding="utf-8") as handle:
+        for unit in range(4):
+            handle.write(json.dumps({"experiment_id": "adv_segment", "unit_id": f"u{unit}", "variation_id": "AB"[unit % 2],
+                                     "assigned_at": T0.isoformat() + "Z"}) + "\n")
+    mapping = {"event_id": "messageId", "event_name": "event", "event_ts": "timestamp",
+               "unit_id": "context.traits.user_id"}
+    outputs = run_both(tmp_path, str(tmp_path / "tracks.jsonl"), str(tmp_path / "assignments.jsonl"), DEFAULT_VARS,
+                       events_columns=mapping)
+    assert_same_models(outputs)
+    validation = outputs["duckdb"]["int_experiment_exposure_validation"].to_pylist()
+    assert sorted((r["unit_id"], r["exposure_status"]) for r in validation) == [
+        ("u0", "valid"), ("u1", "valid"), ("u2", "valid"), ("u3", "valid")]
