@@ -80,15 +80,15 @@ def read_model(path: Path) -> list[dict[str, Any]]:
 
 
 def run_models(tmp_path: Path, events: list[dict], assignments: list[dict], engine: str = "duckdb",
-               **variables: Any) -> dict[str, list[dict[str, Any]]]:
-    """Run every model on the given rows; return each model's rows (in file order)."""
+               models: Iterable[str] = CORE_MODELS, **variables: Any) -> dict[str, list[dict[str, Any]]]:
+    """Run every model on the given rows; return the rows of ``models`` (in file order)."""
     tmp_path.mkdir(parents=True, exist_ok=True)
     events_path = write_rows(tmp_path / "events.parquet", events, EVENT_SCHEMA)
     assignments_path = write_rows(tmp_path / "assignments.parquet", assignments, ASSIGNMENT_SCHEMA)
     out = tmp_path / "out"
     expguard.run(str(events_path), str(assignments_path), output_dir=str(out), vars=variables,
                  engine={"name": engine})
-    return {name: read_model(out / f"{name}.parquet") for name in CORE_MODELS}
+    return {name: read_model(out / f"{name}.parquet") for name in models}
 
 
 def by_key(rows: list[dict[str, Any]], *keys: str) -> dict[tuple, dict[str, Any]]:
