@@ -1,0 +1,48 @@
+"""The benchmark harness on its smallest scale: it generates S (1M events), checks the
+hand-written DuckDB job's four models equal to expguard's (an independent implementation of
+the SPEC, compared row for row), times each peer as a whole process and writes its tables.
+CI does not run the benchmark itself; this keeps its harness and its equality check working."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_benchmark_runs_on_s_and_the_hand_written_job_equals_expguard(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    # A table from an earlier version of the harness (load average, no other-CPU record):
+    # merging it into latest.md must keep it readable.
+    earlier = {"date": "2026-11-27 09:00 UTC", "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 23.5}, "runs": 3,
+               "load_median": 1.0, "load_max": 2.0}
+    old_row = {"peer": "duckdb-sql", "scale": "M", "check": "equal", "note": "", "runs": 3, "failed_runs": 0, "raw": [],
+               "wall_median": 3.7, "wall_min": 3.6, "wall_max": 3.9, "cpu_median": 6.8, "rss_median": 2**30,
+               "rss_max": 2**30, "load_median": 1.0, "measured": earlier["date"]}
+    (results / "latest.json").write_text(json.dumps({"runs": [earlier], "results": [old_row]}))
+    command = [sys.executable, str(BENCH / "run.py"), "--scales", "S", "--peers", "expguard", "duckdb-sql", "floor",
+               "--runs", "1", "--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "out"),
+               "--results-dir", str(results)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    latest = json.loads((results / "latest.json").read_text())
+    rows = {(r["scale"], r["peer"]): r for r in latest["results"]}
+    assert rows[("S", "expguard")]["check"] == "reference"
+    assert rows[("S", "duckdb-sql")]["check"] == "equal", rows[("S", "duckdb-sql")]["check"]
+    assert rows[("S", "floor")]["check"].startswith("n/a")
+    assert all(rows[("S", p)]["failed_runs"] == 0 and rows[("S", p)]["wall_median"] > 0
+               for p in ("expguard", "duckdb-sql", "floor"))
+    assert rows[("M", "duckdb-sql")]["measured"] == earlier["date"]  # kept from the earlier table
+    run = latest["runs"][0]
+    assert run["other_cpu_max"] >= 0 and "steal_median" in run
+    text = (results / "latest.md").read_text()
+    assert "During the runs the rest of the machine used" in text and "Load average (1 min)" in text
+    assert "| S | duckdb-sql |" in text and "| M | duckdb-sql | 3.7" in text
