@@ -290,7 +290,7 @@ def markdown(rows: list[dict], info: dict) -> str:
     by = {(r["scale"], r["peer"]): r for r in rows}
     for r in rows:
         if "wall_median" not in r:
-            why = r["note"] or (r["raw"][0]["stderr_tail"] if r["raw"] else "")
+            why = r["note"] or (r["raw"][0]["stderr_tail"] if r["raw"] else "checked on S only, not timed at this scale")
             lines.append(f"| {r['scale']} | {r['peer']} | not measured: {why} | | | | | | {r['check']} |")
             continue
         ref, floor = by.get((r["scale"], "duckdb-sql")), by.get((r["scale"], "floor"))
