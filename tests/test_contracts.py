@@ -383,3 +383,21 @@ def test_uniqueness_is_read_from_the_validation_row_count(tmp_path, monkeypatch)
         expguard.run(str(events), str(duplicated), output_dir=str(tmp_path / "out2"))
     assert full_checks == ["experiment_unit_unique"]
     assert not (tmp_path / "out2" / "stg_experiment_exposures.parquet").exists()
+
+
+@pytest.mark.parametrize("broken", ["duplicate", "null_unit"])
+def test_building_for_a_report_or_diagnosis_checks_the_contracts_as_a_run_does(tmp_path, broken):
+    # report, diagnose and alerts build the models from inputs through pipeline.built_engine:
+    # the same checks, the same message as `expguard run`.
+    from expguard.config import build_config
+    from expguard.constants import FCT_ALERTS
+    from expguard.pipeline import build_tables
+
+    rows = [assignment("u1"), assignment("u2")]
+    rows.append(assignment("u1") if broken == "duplicate" else {**assignment("u3"), "unit_id": None})
+    message = contract_error(tmp_path, rows)
+    config = build_config(events=str(tmp_path / "events.parquet"), assignments=str(tmp_path / "assignments.parquet"))
+    with pytest.raises(ContractError) as error:
+        build_tables(config, [FCT_ALERTS])
+    assert str(error.value) == message
+    assert ("more than one row" if broken == "duplicate" else "unit_id is null") in message

@@ -13,6 +13,7 @@ from . import contracts, inputs
 from .faults import checkpoint
 from .compile import bind_variables
 from .config import RunConfig
+from .constants import INT_VALIDATION
 from .engines import create_engine
 from .engines.base import Engine
 from .errors import ContractError
@@ -54,17 +55,13 @@ def _silent(_event: str, _info: dict) -> None:
     pass
 
 
-def prepare(engine: Engine, config: RunConfig, check_contracts: bool = True) -> None:
-    """Register the sources, build the canonical input views and check the contracts."""
+def prepare(engine: Engine, config: RunConfig) -> None:
+    """Register the sources and build the canonical input views (the contracts are checked
+    around the models: :func:`build_checked`)."""
     engine.register_source(inputs.RAW_EVENTS, config.events)
     engine.register_source(inputs.RAW_ASSIGNMENTS, config.assignments)
     inputs.build_event_view(engine, config.event_mapping, config.events.describe())
     inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
-    if check_contracts:
-        contracts.check_assignments(engine)
-
-
-VALIDATION = "int_experiment_exposure_validation"
 
 
 @contextlib.contextmanager
@@ -128,6 +125,17 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     return results
 
 
+def build_checked(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+    """Build every model (:func:`build_models`) with the assignment contracts checked around
+    them (:func:`contracts_checked`): the one way a run, a report and a diagnosis build."""
+    with contracts_checked(engine) as checked:
+        models = build_models(engine, config, progress)
+        rows = {model.name: model.rows for model in models}
+        if INT_VALIDATION in rows:
+            checked["validation_rows"] = rows[INT_VALIDATION]
+    return models
+
+
 @contextlib.contextmanager
 def built_engine(config: RunConfig, progress: Progress = _silent) -> Iterator[Engine]:
     """An engine holding every model built from ``config``'s inputs, contracts checked; nothing
@@ -135,7 +143,7 @@ def built_engine(config: RunConfig, progress: Progress = _silent) -> Iterator[En
     engine = create_engine(config.engine)
     try:
         prepare(engine, config)
-        build_models(engine, config, progress)
+        build_checked(engine, config, progress)
         yield engine
     finally:
         engine.close()
@@ -198,11 +206,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     engine = create_engine(config.engine)
     try:
         progress("prepare", {})
-        prepare(engine, config, check_contracts=False)
-        with contracts_checked(engine) as checked:
-            result = RunResult(models=build_models(engine, config, progress))
-            if any(m.name == VALIDATION for m in result.models):
-                checked["validation_rows"] = result.rows(VALIDATION)
+        prepare(engine, config)
+        result = RunResult(models=build_checked(engine, config, progress))
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:
