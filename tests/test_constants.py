@@ -13,8 +13,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from expguard import constants
-from expguard.constants import CORE_MODELS, EXPOSURE_STATUSES, REJECT_REASONS
+from expguard.core import constants
+from expguard.core.constants import CORE_MODELS, EXPOSURE_STATUSES, REJECT_REASONS
 
 MODEL_FILES = {
     item.name.removesuffix(".sql"): item

@@ -7,7 +7,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from expguard.generator import Dataset, DefectRates, generate, write_dataset
+from expguard.apps.demo.generator import Dataset, DefectRates, generate, write_dataset
 
 TS = pa.timestamp("us", tz="UTC")
 EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("event_name", pa.string()), ("unit_id", pa.string()),

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 
 import expguard
 from expguard.cli import main
-from expguard.constants import CORE_MODELS
-from expguard.generator import generate, write_dataset
+from expguard.core.constants import CORE_MODELS
+from expguard.apps.demo.generator import generate, write_dataset
 from helpers import ASSIGNMENT_SCHEMA, T0, assignment, read_model, sort_rows, write_rows
 
 GRACE = "exp_allow_pre_assignment_exposure_grace_minutes"

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import expguard
-from expguard.constants import EXPOSURE_STATUSES, REJECT_REASONS
+from expguard.core.constants import EXPOSURE_STATUSES, REJECT_REASONS
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA
 from reference import build_models
 

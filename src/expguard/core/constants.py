@@ -73,3 +73,10 @@ ALERT_TYPES = (
     "rejected_exposure_spike",
 )
 SEVERITIES = ("warning", "critical")
+
+# The engines: name -> "module:Class", imported lazily (expguard.engines.create_engine) so that
+# a DuckDB-only install never imports pyspark. Settings check a name against these keys.
+ENGINES = {
+    "duckdb": "expguard.engines.duckdb:DuckDBEngine",
+    "spark": "expguard.engines.spark:SparkEngine",
+}

@@ -30,8 +30,8 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from ..config import EngineSettings, Source
-from ..errors import EngineError, InputError
+from ..settings.config import EngineSettings, Source
+from ..core.errors import EngineError, InputError
 from . import base
 from .base import Engine
 

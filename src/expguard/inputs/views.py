@@ -26,11 +26,11 @@ from __future__ import annotations
 import sqlglot
 from sqlglot import exp
 
-from .config import ColumnMapping
-from .constants import ASSIGNMENT_COLUMNS, ASSIGNMENTS, EVENTS
-from .engines import base
-from .engines.base import Engine
-from .errors import ConfigError, ContractError
+from ..settings.config import ColumnMapping
+from ..core.constants import ASSIGNMENT_COLUMNS, ASSIGNMENTS, EVENTS
+from ..engines import base
+from ..engines.base import Engine
+from ..core.errors import ConfigError, ContractError
 
 RAW_EVENTS = "expguard_raw_events"
 RAW_ASSIGNMENTS = "expguard_raw_assignments"

@@ -1,27 +1,34 @@
-"""Loads the SQL models shipped in ``models/``, parses them and orders them by dependency.
+"""The models: found by walking the layer folders of ``models/``, parsed, ordered by dependency.
 
-A model's dependencies are the tables its SQL reads (CTE names excluded), never declared
-twice: reorder the files or add a model and the order follows from the SQL itself. Models
-computed in Python (:mod:`expguard.pymodels`) declare what they read, and join the same order.
+Each layer folder (``staging/``, ``intermediate/``, ``marts/``) holds one file per model, named as
+the model: ``NAME.sql`` (one SELECT) or ``NAME.py`` (a model computed in Python). SQL and Python
+models are found the same way and join one dependency order.
+
+A SQL model's dependencies are the tables its SQL reads (CTE names excluded), never declared
+twice: reorder the files or add a model and the order follows from the SQL itself.
+
+A Python model (:mod:`expguard.models.python`) registers itself when its file is imported;
+:func:`load_models` puts it in one topological order with the SQL models.
 """
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 from graphlib import CycleError, TopologicalSorter
 from importlib import resources
 
 import sqlglot
 from sqlglot import exp
 
-from .constants import INPUTS
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pymodels import PythonModel
+from ..core.constants import INPUTS
+from .python import REGISTERED, PythonModel
 
 SOURCE_DIALECT = "duckdb"
+
+#: The layer folders, in the order a run passes through them.
+LAYERS = ("staging", "intermediate", "marts")
 
 
 @dataclass(frozen=True)
@@ -58,26 +65,46 @@ def referenced_tables(tree: exp.Expression) -> set[str]:
     return {table.name for table in tree.find_all(exp.Table) if table.name not in ctes}
 
 
+def _model_files() -> list[tuple[str, str, object]]:
+    """``(layer, file name, resource)`` of every model file, layer by layer, by name."""
+    root = resources.files(__package__)
+    files = []
+    for layer in LAYERS:
+        folder = root / layer
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".sql") or (item.name.endswith(".py") and not item.name.startswith("_")):
+                files.append((layer, item.name, item))
+    return files
+
+
+@cache
+def python_models() -> dict[str, PythonModel]:
+    """Every Python model: the ``NAME.py`` files of the layer folders, imported (which registers them)."""
+    for layer, file_name, _ in _model_files():
+        if file_name.endswith(".py"):
+            name = file_name.removesuffix(".py")
+            importlib.import_module(f"{__package__}.{layer}.{name}")
+            model = REGISTERED.get(name)
+            if model is None:  # pragma: no cover - a packaging mistake
+                raise RuntimeError(f"models/{layer}/{file_name} registers no Python model named {name}")
+            REGISTERED[name] = PythonModel(model.name, model.depends_on, model.function, model.columns, layer)
+    return dict(REGISTERED)
+
+
 @cache
 def load_models() -> dict[str, Model]:
     """All models, SQL and Python, in dependency order (each model after what it reads)."""
-    root = resources.files("expguard") / "models"
     found: dict[str, Model] = {}
-    for layer_dir in sorted(root.iterdir(), key=lambda p: p.name):
-        if not layer_dir.is_dir():
+    for layer, file_name, item in _model_files():
+        if not file_name.endswith(".sql"):
             continue
-        for item in sorted(layer_dir.iterdir(), key=lambda p: p.name):
-            if not item.name.endswith(".sql"):
-                continue
-            name = item.name.removesuffix(".sql")
-            sql = item.read_text(encoding="utf-8")
-            statements = sqlglot.parse(sql, read=SOURCE_DIALECT)
-            if len(statements) != 1 or not isinstance(statements[0], exp.Query):
-                raise RuntimeError(f"model {name} must be exactly one SELECT statement")
-            deps = tuple(sorted(referenced_tables(statements[0])))
-            found[name] = Model(name=name, sql=sql, layer=layer_dir.name, depends_on=deps)
-    from .pymodels import python_models
-
+        name = file_name.removesuffix(".sql")
+        sql = item.read_text(encoding="utf-8")
+        statements = sqlglot.parse(sql, read=SOURCE_DIALECT)
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise RuntimeError(f"model {name} must be exactly one SELECT statement")
+        deps = tuple(sorted(referenced_tables(statements[0])))
+        found[name] = Model(name=name, sql=sql, layer=layer, depends_on=deps)
     for name, python in python_models().items():
         if name in found:  # pragma: no cover - a packaging mistake
             raise RuntimeError(f"model {name} is defined both in SQL and in Python")

@@ -13,11 +13,11 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
-from .config import EngineSettings, Source
-from .errors import ConfigError, InputError
+from ..settings.config import EngineSettings, Source
+from ..core.errors import ConfigError, InputError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .engines.base import Engine
+    from ..engines.base import Engine
 
 
 def sources(models: Sequence[str], output_dir: str | Path | None, database: str | Path | None) -> dict[str, Source]:
@@ -51,7 +51,7 @@ def engine(models: Sequence[str], output_dir: str | Path | None, database: str |
            settings: EngineSettings | None = None) -> Iterator["Engine"]:
     """An engine (DuckDB unless ``settings`` say otherwise) whose relations ``models`` are views
     over an earlier run's outputs; closed when the block ends."""
-    from .engines import create_engine
+    from ..engines import create_engine
 
     found = sources(models, output_dir, database)
     opened = create_engine(settings or EngineSettings())

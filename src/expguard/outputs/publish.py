@@ -25,8 +25,8 @@ import uuid
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .errors import InputError, LockError
-from .faults import checkpoint
+from ..core.errors import InputError, LockError
+from ..core.faults import checkpoint
 
 STAGING_PREFIX = ".expguard-staging-"
 MARKER = "COMMITTED"

@@ -9,16 +9,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from . import contracts, inputs
-from .faults import checkpoint
-from .compile import bind_variables
-from .config import RunConfig
-from .constants import INT_VALIDATION
-from .engines import create_engine
-from .engines.base import Engine
-from .errors import ContractError
-from .outputs import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
-from .project import load_models
+from ..inputs import contracts
+from ..inputs import views as inputs
+from ..core.faults import checkpoint
+from ..sql.render import bind_variables
+from ..settings.config import RunConfig
+from ..core.constants import INT_VALIDATION
+from ..engines import create_engine
+from ..engines.base import Engine
+from ..core.errors import ContractError
+from ..outputs.publish import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
+from ..models.registry import load_models
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .constants import ASSIGNMENT_COLUMNS
-from .errors import ConfigError
+from ..core.constants import ASSIGNMENT_COLUMNS, ENGINES
+from ..core.errors import ConfigError
 
 # Upper bounds keep the window arithmetic far from timestamp overflow on every engine.
 MAX_GRACE_MINUTES = 100 * 366 * 24 * 60
@@ -135,7 +135,7 @@ def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Variables:
-    """The variables, bound into the SQL as literals by :mod:`expguard.compile`.
+    """The variables, bound into the SQL as literals by :mod:`expguard.sql.render`.
 
     Each field declares its type and bound; every value, from any source, passes the same check.
     """
@@ -390,8 +390,6 @@ class EngineSettings:
     spark_conf: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from .engines import ENGINES
-
         if self.name not in ENGINES:
             raise ConfigError(f"unknown engine {self.name!r}; known: {', '.join(ENGINES)}")
         if self.threads is not None and (
@@ -543,3 +541,53 @@ def build_config(
         engine=EngineSettings(**(engine or {})),
         outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
     )
+
+
+DEFAULT_PROJECT = "expguard.toml"
+
+
+def config_from_options(
+    project: str | None,
+    events: str | None,
+    assignments: str | None,
+    events_format: str | None,
+    assignments_format: str | None,
+    var: tuple[str, ...],
+    engine: str | None,
+    threads: int | None,
+    memory_limit: str | None,
+    temp_directory: str | None,
+    output_dir: str | None = None,
+    database: str | None = None,
+    spark_master: str | None = None,
+    spark_remote: str | None = None,
+):
+    """Merge the project file (if any, default ./expguard.toml) with the command-line options, which win."""
+    settings: dict[str, Any] = {}
+    if project is not None or Path(DEFAULT_PROJECT).exists():
+        settings = load_project(project or DEFAULT_PROJECT)
+    if events is not None:
+        settings["events"] = Source.parse(events, events_format)
+    if assignments is not None:
+        settings["assignments"] = Source.parse(assignments, assignments_format)
+    variables = dict(settings.get("vars", {}))
+    variables.update(parse_var_options(var))
+    settings["vars"] = variables
+    engine_settings = dict(settings.get("engine", {}))
+    for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):
+        if value is not None:
+            engine_settings[key] = value
+    # --spark-master and --spark-remote replace each other (and the project file's), and
+    # imply --engine spark when no engine is named anywhere.
+    for key, value, other in (("spark_master", spark_master, "spark_remote"), ("spark_remote", spark_remote, "spark_master")):
+        if value is not None:
+            engine_settings[key] = value
+            if (spark_master is None) != (spark_remote is None):
+                engine_settings.pop(other, None)
+            engine_settings.setdefault("name", "spark")
+    settings["engine"] = engine_settings
+    output = dict(settings.get("output", {}))
+    if output_dir is not None or database is not None:
+        output = {"dir": output_dir, "database": database}
+    settings["output"] = output
+    return build_config(**settings)

@@ -8,9 +8,9 @@ from typing import Callable
 import duckdb
 from rich.table import Table
 
-from .config import Outputs, RunConfig, Source
-from .constants import FCT_DAILY, STG_EXPOSURES
-from .pipeline import run
+from ...settings.config import Outputs, RunConfig, Source
+from ...core.constants import FCT_DAILY, STG_EXPOSURES
+from ...runner.pipeline import run
 
 SUMMARY_SQL = """
 select

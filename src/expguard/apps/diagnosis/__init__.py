@@ -25,17 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..alerts import RULES, Point, baseline_alerts
-from ..config import ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config
-from ..errors import ConfigError
+from ...models.marts.fct_experiment_exposure_alerts import RULES, Point, baseline_alerts
+from ...settings.config import ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config
+from ...core.errors import ConfigError
 from .checks import CHECK_FUNCTIONS, Context, days_text, exposure_rate
-from ..pipeline import built_engine
+from ...runner.pipeline import built_engine
 from .data import Observations, collect, outputs_engine
 from .findings import ABNORMAL, OK, SKIPPED, CheckResult
 from .stats import Window, judge_rates
+from .render import INSUFFICIENT_HISTORY, Diagnosis
 from .verdict import rank
 
-INSUFFICIENT_HISTORY = "insufficient_history"
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_inputs", "diagnose_observations", "config_from_cli"]
 
@@ -45,51 +45,6 @@ _COUNTS = ("assigned_units", "exposed_units", "valid_exposed_units", "no_exposur
            "valid_exposed_within_horizon_units")
 
 EVENTS_SKIPPED = "skipped: reads the raw events; only an earlier run's outputs were given (add --events)"
-
-
-@dataclass
-class Diagnosis:
-    """The result of a diagnosis: the day, the five checks and the ranked causes."""
-
-    experiment_id: str
-    date: dt.date
-    date_reason: str
-    episode_start: dt.date
-    reference_start: dt.date
-    event_days_end: dt.date
-    headline: dict[str, Any]
-    checks: list[CheckResult]
-    causes: list[dict[str, Any]]
-    source: dict[str, Any] = field(default_factory=dict)
-    settings: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    earlier_alerts: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        """``abnormal`` when a cause was found; else ``insufficient_history`` when the cohorts before
-        the episode are too few to judge against, else ``ok``."""
-        if self.causes:
-            return ABNORMAL
-        if self.headline.get("reference_cohorts", 0) < self.settings.get("exp_alert_min_baseline_points", 0):
-            return INSUFFICIENT_HISTORY
-        return OK
-
-    def to_dict(self) -> dict[str, Any]:
-        from .render import to_dict
-
-        return to_dict(self)
-
-    def to_json(self) -> str:
-        from .render import to_json
-
-        return to_json(self)
-
-    def render(self):
-        """The diagnosis as a rich renderable, for a terminal."""
-        from .render import render
-
-        return render(self)
 
 
 def cohort_totals(by_variation: list[dict], last_day: dt.date | None = None,
@@ -284,8 +239,7 @@ def config_from_cli(options: dict[str, Any], reading_outputs: bool) -> RunConfig
     the raw-event checks read them); ``config_from_options`` wants both, so a missing one is
     given a placeholder that is dropped from the result, never read.
     """
-    from ..cli import DEFAULT_PROJECT, config_from_options
-    from ..config import load_project
+    from ...settings.config import DEFAULT_PROJECT, config_from_options, load_project
 
     if not reading_outputs:
         return config_from_options(**options)

@@ -15,14 +15,14 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Iterable
 
-from ..alerts import Point
-from ..config import parse_srm_weights
-from ..srm import chi_square_test, expected_shares, format_p_value
+from ...models.marts.fct_experiment_exposure_alerts import Point
+from ...settings.config import parse_srm_weights
+from ...models.marts.fct_experiment_exposure_srm import chi_square_test, expected_shares, format_p_value
 from .findings import ABNORMAL, OK, SKIPPED, CheckResult, Finding
 from .stats import Judged, Window, focus_run, judge_counts, judge_lags, judge_rates, peak
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Variables
+    from ...settings.config import Variables
     from .data import Observations
 
 # -- thresholds (docs/diagnose.md#thresholds) ---------------------------------------------------

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 import sqlglot
 from sqlglot import exp
 
-from ..compile import bind_variables, literal
-from ..config import RunConfig
-from ..constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
+from ...sql.render import bind_variables, literal
+from ...settings.config import RunConfig
+from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
                          INT_REJECTIONS_DAILY, INT_VALIDATION)
-from ..errors import ConfigError
+from ...core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..engines.base import Engine
+    from ...engines.base import Engine
 
 # The models a diagnosis reads (only the diagnosed experiment's rows leave the engine).
 MODELS_READ = (FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY, FCT_SRM, FCT_ALERTS, INT_DEDUPED,
@@ -112,7 +112,8 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
 def outputs_engine(config: RunConfig, output_dir: str | None, database: str | None) -> Iterator["Engine"]:
     """An engine whose model relations are views over an earlier run's outputs, and, when
     ``config.events`` is given, ``fct_events`` over the raw events (through the column mapping)."""
-    from .. import earlier_run, inputs
+    from ...inputs import views as inputs
+    from ...outputs import earlier_run
 
     with earlier_run.engine(MODELS_READ, output_dir, database, config.engine) as engine:
         if config.events is not None:

@@ -1,19 +1,58 @@
-"""A diagnosis for people (rich, short) and for scripts (JSON, complete, stable keys)."""
+"""The result of a diagnosis, and its forms: for people (rich, short) and for scripts (JSON, complete,
+stable keys)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import math
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 from .checks import duration, pct
-from .findings import ABNORMAL, SKIPPED
-
-if TYPE_CHECKING:  # pragma: no cover
-    from . import Diagnosis
+from .findings import ABNORMAL, OK, SKIPPED, CheckResult
 
 FORMAT_VERSION = 1
+INSUFFICIENT_HISTORY = "insufficient_history"
+
+
+@dataclass
+class Diagnosis:
+    """The result of a diagnosis: the day, the five checks and the ranked causes."""
+
+    experiment_id: str
+    date: dt.date
+    date_reason: str
+    episode_start: dt.date
+    reference_start: dt.date
+    event_days_end: dt.date
+    headline: dict[str, Any]
+    checks: list[CheckResult]
+    causes: list[dict[str, Any]]
+    source: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    earlier_alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``abnormal`` when a cause was found; else ``insufficient_history`` when the cohorts before
+        the episode are too few to judge against, else ``ok``."""
+        if self.causes:
+            return ABNORMAL
+        if self.headline.get("reference_cohorts", 0) < self.settings.get("exp_alert_min_baseline_points", 0):
+            return INSUFFICIENT_HISTORY
+        return OK
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
+
+    def to_json(self) -> str:
+        return to_json(self)
+
+    def render(self):
+        """The diagnosis as a rich renderable, for a terminal."""
+        return render(self)
 
 
 def _plain(value: Any) -> Any:

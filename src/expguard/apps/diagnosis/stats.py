@@ -2,7 +2,7 @@
 
 Every series is judged against one *reference*: the days in the ``exp_alert_baseline_days``
 before the episode under diagnosis began (the first cohort of the exposure-rate drop, or the
-diagnosed day itself). Rates reuse the alerts' rule (:func:`expguard.alerts.evaluate`: median,
+diagnosed day itself). Rates reuse the alerts' rule (:func:`expguard.models.marts.fct_experiment_exposure_alerts.evaluate`: median,
 1.4826 x MAD, a binomial floor and a minimum change); counts use the same median and MAD with a
 Poisson floor and a minimum relative change; lags a minimum factor. Each day of the scanned
 window is judged against that same reference, so the run of abnormal days and its first day
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Sequence
 
-from ..alerts import MAD_SCALE, Point, evaluate
+from ...models.marts.fct_experiment_exposure_alerts import MAD_SCALE, Point, evaluate
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import Variables
+    from ...settings.config import Variables
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def judge_rates(points: Sequence[Point], window: Window, direction: int, min_cha
     """Each scanned point of a rate series against the reference; None when the reference has
     fewer than ``exp_alert_min_baseline_points`` points.
 
-    >>> from expguard.config import Variables
+    >>> from expguard.settings.config import Variables
     >>> days = [Point(dt.date(2026, 1, d), 0.9, 1000) for d in range(1, 15)] + [Point(dt.date(2026, 1, 15), 0.5, 1000)]
     >>> w = Window(dt.date(2026, 1, 1), dt.date(2026, 1, 15), dt.date(2026, 1, 15))
     >>> [j.flagged for j in judge_rates(days, w, -1, 0.05, Variables())][-2:]
@@ -100,7 +100,7 @@ def judge_counts(points: Sequence[tuple[dt.date, float]], window: Window, direct
     ``exp_alert_mad_k`` robust standard deviations, the Poisson standard deviation
     ``sqrt(median)`` times the same k, and ``min_relative`` of the median.
 
-    >>> from expguard.config import Variables
+    >>> from expguard.settings.config import Variables
     >>> days = [(dt.date(2026, 1, d), 1000 + d) for d in range(1, 16)] + [(dt.date(2026, 1, 16), 0)]
     >>> w = Window(dt.date(2026, 1, 1), dt.date(2026, 1, 15), dt.date(2026, 1, 16))
     >>> [j.flagged for j in judge_counts(days, w, -1, 0.3, Variables())][-2:]

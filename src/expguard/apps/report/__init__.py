@@ -9,9 +9,8 @@ caption worked out from the data. See docs/report.md.
 Modules: ``data`` reads the run's tables, ``summary`` groups them per experiment, ``captions``
 writes the sentences, ``html`` draws the page from ``templates/``.
 
-Note: once ``expguard`` is imported, the attribute ``expguard.report`` is the function below, not
-this package; import the modules with ``from expguard.report import captions, html`` (the form
-``import expguard.report.html as h`` goes through the attribute and fails).
+The package lives at ``expguard.apps.report`` (``import expguard.apps.report.html`` works); the
+attribute ``expguard.report`` is the function :func:`report` below, the Python API.
 """
 
 from __future__ import annotations
@@ -39,7 +38,7 @@ class ReportResult:
 
 def write_report(run: Any, out: str | Path = DEFAULT_OUT, experiments: Sequence[str] = (),
                  title: str | None = None) -> ReportResult:
-    """Render ``run`` (a :class:`~expguard.report.data.RunData`) to ``out``, atomically: the
+    """Render ``run`` (a :class:`~expguard.apps.report.data.RunData`) to ``out``, atomically: the
     file appears complete or not at all."""
     from .html import render
 
@@ -92,7 +91,7 @@ def report(
         >>> expguard.report("report.html", output_dir="out/")   # doctest: +SKIP
         ReportResult(path=PosixPath('report.html'), bytes=5213442, experiments=20, charts=100)
     """
-    from ..errors import ConfigError
+    from ...core.errors import ConfigError
     from .data import build_data, read_outputs
 
     reading = output_dir is not None or database is not None
@@ -102,7 +101,7 @@ def report(
     if reading:
         run = read_outputs(output_dir=output_dir, database=database)
     else:
-        from ..config import build_config
+        from ...settings.config import build_config
 
         config = build_config(events=events, assignments=assignments, events_columns=events_columns,
                               assignments_columns=assignments_columns, vars=vars, engine=engine)

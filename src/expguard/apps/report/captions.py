@@ -1,6 +1,6 @@
 """Plain-language captions: what a person should notice in each chart, worked out from the data.
 
-Each caption function takes an :class:`~expguard.report.summary.ExperimentData` (or the overview
+Each caption function takes an :class:`~expguard.apps.report.summary.ExperimentData` (or the overview
 rows) and returns a few short sentences. The one statistical idea is :func:`find_shift`, which
 finds the first day a rate left its own recent level by more than noise, the same robust
 yardstick as the alerts (a median baseline, 1.4826 x MAD, the binomial standard error); the
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import Sequence
 
-from ..srm import format_p_value
+from ...models.marts.fct_experiment_exposure_srm import format_p_value
 from .summary import ExperimentData, SrmVerdict, overview_row, ratio, srm_verdict
 
 # How a unit of each exposure status is described ("8,120 units ...").

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import sqlglot
 from sqlglot import exp
 
-from ..constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
+from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
                          INT_REJECTIONS_DAILY)
-from ..errors import ConfigError
+from ...core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import RunConfig
+    from ...settings.config import RunConfig
 
 # The models a report reads, as they are.
 TABLES = {
@@ -88,7 +88,7 @@ def _collect(fetch: Callable[[exp.Query], list[dict[str, Any]]], source: str) ->
 
 def read_outputs(output_dir: str | Path | None = None, database: str | Path | None = None) -> RunData:
     """The report's tables from an earlier run: its Parquet folder or its DuckDB database file."""
-    from .. import earlier_run
+    from ...outputs import earlier_run
 
     with earlier_run.engine(MODELS_READ, output_dir, database) as engine:
         return _collect(engine.fetch, str(output_dir if output_dir is not None else database))
@@ -97,7 +97,7 @@ def read_outputs(output_dir: str | Path | None = None, database: str | Path | No
 def build_data(config: "RunConfig") -> RunData:
     """Build every model from ``config``'s inputs, as ``expguard run`` does, and read the report's
     tables from the engine; nothing is written."""
-    from ..pipeline import built_engine
+    from ...runner.pipeline import built_engine
 
     with built_engine(config) as engine:
         return _collect(engine.fetch, f"{config.events.describe()} and {config.assignments.describe()}")

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Sequence
 
-from ..constants import SRM_STAGES
-from ..srm import format_p_value
+from ...core.constants import SRM_STAGES
+from ...models.marts.fct_experiment_exposure_srm import format_p_value
 from . import captions
 from .captions import MIN_SIZE, STATUS_LABELS, pct
 from .data import RunData
@@ -342,7 +342,7 @@ def plotly_js() -> str:
     try:
         from plotly.offline import get_plotlyjs
     except ImportError as error:  # pragma: no cover - plotly is a dependency
-        from ..errors import ConfigError
+        from ...core.errors import ConfigError
 
         raise ConfigError("expguard report needs the plotly package: pip install 'plotly>=5.20,<7'") from error
     return get_plotlyjs()
@@ -350,7 +350,7 @@ def plotly_js() -> str:
 
 def render(run: RunData, title: str | None = None) -> Page:
     """The whole page for ``run``."""
-    from .. import __version__
+    from ...core.version import __version__
 
     title = title or DEFAULT_TITLE
     experiments = _order(split_experiments(run))

@@ -1,6 +1,6 @@
 """The report's view of a run: one :class:`ExperimentData` per experiment, and the overview row.
 
-Everything here is plain Python over the row dicts of :class:`~expguard.report.data.RunData`,
+Everything here is plain Python over the row dicts of :class:`~expguard.apps.report.data.RunData`,
 so that the captions and charts can be tested on small hand-made rows.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ..constants import SEVERITIES, SRM_STAGES
+from ...core.constants import SEVERITIES, SRM_STAGES
 from .data import RunData
 
 HEALTHY = "healthy"

@@ -31,14 +31,14 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from .config import parse_srm_weights
-from .constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
-from .pymodels import python_model, read_inputs
-from .srm import chi_square_test, expected_shares, format_p_value
+from ...core.constants import FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
+from ...settings.config import parse_srm_weights
+from ..python import python_model, read_inputs
+from .fct_experiment_exposure_srm import chi_square_test, expected_shares, format_p_value
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Variables
-    from .engines.base import Engine
+    from ...engines.base import Engine
+    from ...settings.config import Variables
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed values.
 MAD_SCALE = 1.4826
@@ -114,7 +114,7 @@ def evaluate(point: Point, history: Sequence[Point], direction: int, min_change:
 
     None when the baseline has fewer than ``exp_alert_min_baseline_points`` points.
 
-    >>> from expguard.config import Variables
+    >>> from expguard.settings.config import Variables
     >>> days = [Point(dt.date(2026, 1, d), 0.90 + 0.01 * (d % 3), 1000) for d in range(1, 15)]
     >>> evaluate(Point(dt.date(2026, 1, 15), 0.50, 1000), days, -1, 0.05, Variables()).severity
     'critical'
@@ -298,56 +298,3 @@ def build_alerts(engine: "Engine", variables: "Variables") -> list[dict]:
     threshold, message (plus metric, sample_size and baseline_points)."""
     tables = read_inputs(engine, FCT_ALERTS)
     return find_alerts(tables[FCT_DAILY_BY_VARIATION], tables[FCT_DAILY], tables[INT_REJECTIONS_DAILY], variables)
-
-
-# -- reading and showing alerts (expguard alerts) ---------------------------------------------
-
-def read_alerts(output_dir: str | None = None, database: str | None = None) -> list[dict]:
-    """The alerts of an earlier run, as rows: ``DIR/fct_experiment_exposure_alerts.parquet`` or
-    the table of that name in a DuckDB database file."""
-    from . import earlier_run
-
-    with earlier_run.engine((FCT_ALERTS,), output_dir, database) as engine:
-        return engine.rows(FCT_ALERTS)
-
-
-def select_alerts(rows: Iterable[dict], since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:
-    """The alerts on or after ``since`` of the given experiments (all when none), in order."""
-    rows = [
-        row for row in rows
-        if (since is None or row["date"] >= since) and (not experiments or row["experiment_id"] in experiments)
-    ]
-    return sorted(rows, key=lambda a: (a["date"], a["experiment_id"] is None, a["experiment_id"] or "",
-                                       ALERT_TYPES.index(a["alert_type"])))
-
-
-def reaches(rows: Iterable[dict], severity: str) -> bool:
-    """Whether some alert has ``severity`` or a worse one.
-
-    >>> reaches([{"severity": "warning"}], "critical"), reaches([{"severity": "critical"}], "warning")
-    (False, True)
-    """
-    from .constants import SEVERITIES
-
-    return any(SEVERITIES.index(row["severity"]) >= SEVERITIES.index(severity) for row in rows)
-
-
-def alerts_json(rows: Sequence[dict]) -> str:
-    """The alerts as a JSON array (dates as ISO text)."""
-    import json
-
-    return json.dumps([{**row, "date": row["date"].isoformat()} for row in rows], indent=2)
-
-
-def alerts_table(rows: Sequence[dict]):
-    """The alerts as a rich table."""
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} exposure-quality alert{'s' if len(rows) != 1 else ''}", title_justify="left")
-    for header in ("date", "experiment", "alert", "severity", "message"):
-        table.add_column(header, overflow="fold")
-    for row in rows:
-        color = "red" if row["severity"] == "critical" else "yellow"
-        table.add_row(row["date"].isoformat(), row["experiment_id"] or "(none)", row["alert_type"],
-                      f"[{color}]{row['severity']}[/{color}]", row["message"])
-    return table

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from .config import parse_srm_weights
-from .constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGE_COLUMNS, SRM_STAGES
-from .pymodels import python_model, read_inputs
+from ...settings.config import parse_srm_weights
+from ...core.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGE_COLUMNS, SRM_STAGES
+from ..python import python_model, read_inputs
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .config import Variables
-    from .engines.base import Engine
+    from ...settings.config import Variables
+    from ...engines.base import Engine
 
 
 @dataclass(frozen=True)
