@@ -53,6 +53,9 @@ def test_function_signatures_are_unchanged():
 
 
 def test_report_is_the_function_and_the_package_is_importable():
+    import expguard.apps.report.html as html
+
+    assert callable(html.render)
     assert callable(expguard.report) and not isinstance(expguard.report, types.ModuleType)
     assert expguard.report.__name__ == "report"
 

@@ -14,12 +14,12 @@ from .core.constants import CORE_MODELS
 from .core.errors import ConfigError, ContractError, EngineError, ExpguardError, InputError, LockError
 from .runner.pipeline import RunResult
 from .apps.report import ReportResult, report
+from .core.version import __version__
 
 __all__ = [
     "run", "report", "diagnose", "compile_model", "MODELS", "ReportResult", "RunConfig", "RunResult", "Source", "Variables",
     "ExpguardError", "ConfigError", "ContractError", "EngineError", "InputError", "LockError",
 ]
-__version__ = "0.1.0"
 
 MODELS = CORE_MODELS
 
