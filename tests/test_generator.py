@@ -15,7 +15,7 @@ EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("event_name", pa.string()
 ASSIGNMENTS_SCHEMA = pa.schema([("experiment_id", pa.string()), ("unit_id", pa.string()),
                                 ("variation_id", pa.string()), ("assigned_at", TS)])
 
-# A minimal re-implementation of the staging / dedup / per-unit logic of SPEC.md,
+# A minimal re-implementation of the staging / dedup / per-unit logic of docs/contract.md,
 # used only to measure what the generator produced.
 STAGING = """
 create or replace view stg as

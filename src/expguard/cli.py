@@ -188,7 +188,6 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
     from .models.compile import compile_model, compile_script
     from .settings.config import Variables, parse_var_options
     from .core.errors import ConfigError
-    from .models.registry import load_models
 
     variables = Variables().with_values(parse_var_options(var)).as_dict()
     if all_models == (model is not None):
@@ -197,15 +196,9 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
         tables = {k: v for k, v in (("fct_events", events_table), ("fct_experiment_assignments", assignments_table)) if v}
         click.echo(compile_script(variables, dialect, tables, schema), nl=False)
         return
-    models = load_models()
-    names = [model]
-    for name in names:
-        if all_models and models[name].is_python:
-            click.echo(f"-- model: {name} is computed in Python from {', '.join(models[name].depends_on)}; no SQL\n")
-            continue
-        sql = compile_model(name, variables, dialect, pretty=True)
-        click.echo(f"-- model: {name}")
-        click.echo(sql + ";\n")
+    sql = compile_model(model, variables, dialect, pretty=True)
+    click.echo(f"-- model: {model}")
+    click.echo(sql + ";\n")
 
 
 ALERTS_EXIT_CODE = 3

@@ -18,9 +18,6 @@ INT_VALIDATION = "int_experiment_exposure_validation"
 FCT_DAILY = "fct_experiment_exposure_quality_daily"
 CORE_MODELS = (STG_EXPOSURES, INT_DEDUPED, INT_VALIDATION, FCT_DAILY)
 
-# Canonical event columns (SPEC "fct_events"), plus the two ids that the default
-# column mapping extracts from the JSON ``properties``.
-EVENT_COLUMNS = ("event_id", "event_name", "unit_id", "event_ts", "experiment_id", "variation_id")
 ASSIGNMENT_COLUMNS = ("experiment_id", "unit_id", "variation_id", "assigned_at")
 
 # stg_experiment_exposures.reject_reason, in the order they are tested.

@@ -82,9 +82,9 @@ _JAVA_EXCEPTION = re.compile(r"\b[\w.$]+(?:Exception|Error): ([^\n]+)")
 def category(data_type: Any) -> str:
     """Coarse category (see :mod:`expguard.engines.base`) of a PySpark data type.
 
-    >>> from pyspark.sql import types as T  # doctest: +SKIP
-    >>> category(T.TimestampType()), category(T.LongType()), category(T.TimestampNTZType())  # doctest: +SKIP
-    ('timestamptz', 'integer', 'timestamp')
+    For example (``from pyspark.sql import types as T``), ``category(T.TimestampType())`` is
+    ``'timestamptz'``, ``category(T.LongType())`` ``'integer'`` and ``category(T.TimestampNTZType())``
+    ``'timestamp'`` (tested in tests/engines/test_spark_engine.py).
     """
     from pyspark.sql import types as T
 

@@ -35,8 +35,6 @@ from ..core.errors import ConfigError, ContractError
 RAW_EVENTS = "expguard_raw_events"
 RAW_ASSIGNMENTS = "expguard_raw_assignments"
 
-_ID_TYPES = {base.STRING, base.INTEGER, base.FLOAT, base.BOOLEAN, base.NULL, base.OTHER}
-_TIME_TYPES = {base.TIMESTAMP, base.TIMESTAMPTZ, base.DATE, base.STRING, base.INTEGER, base.FLOAT, base.NULL}
 _FORBIDDEN = (exp.Query, exp.DDL, exp.DML, exp.Command, exp.Transaction)
 
 

@@ -119,7 +119,3 @@ def load_models() -> dict[str, Model]:
     except CycleError as error:  # pragma: no cover - a packaging mistake, not a user error
         raise RuntimeError(f"models depend on each other in a cycle: {error.args[1]}") from None
     return {name: found[name] for name in order}
-
-
-def model_names() -> tuple[str, ...]:
-    return tuple(load_models())

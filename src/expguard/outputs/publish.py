@@ -75,13 +75,11 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def recover(output_dir: Path, keep: Path | None = None) -> None:
+def recover(output_dir: Path) -> None:
     """Finish or discard what an interrupted run left in ``output_dir`` (call under the lock)."""
     if not output_dir.is_dir():
         return
     for staging in sorted(output_dir.glob(STAGING_PREFIX + "*")):
-        if staging == keep:
-            continue
         if (staging / MARKER).exists():
             _move_into_place(staging, output_dir)
             continue

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,9 +30,9 @@ from ...core.errors import ConfigError
 from .checks import CHECK_FUNCTIONS, Context, days_text, exposure_rate
 from ...runner.pipeline import built_engine
 from .data import Observations, collect, outputs_engine
-from .findings import ABNORMAL, OK, SKIPPED, CheckResult
+from .findings import SKIPPED
 from .stats import Window, judge_rates
-from .render import INSUFFICIENT_HISTORY, Diagnosis
+from .render import Diagnosis
 from .verdict import rank
 
 

@@ -86,10 +86,11 @@ def report(
         experiments: only these experiments (all when empty).
         title: the page title (default: "expguard exposure report").
 
-    Example:
-        >>> import expguard                                      # doctest: +SKIP
-        >>> expguard.report("report.html", output_dir="out/")   # doctest: +SKIP
-        ReportResult(path=PosixPath('report.html'), bytes=5213442, experiments=20, charts=100)
+    Example (after ``expguard run ... --output-dir out/``)::
+
+        import expguard
+        expguard.report("report.html", output_dir="out/")
+        # ReportResult(path=PosixPath('report.html'), bytes=5213442, experiments=20, charts=100)
     """
     from ...core.errors import ConfigError
     from .data import build_data, read_outputs

@@ -16,7 +16,7 @@ from statistics import median
 from typing import Sequence
 
 from ...models.marts.fct_experiment_exposure_srm import format_p_value
-from .summary import ExperimentData, SrmVerdict, overview_row, ratio, srm_verdict
+from .summary import ExperimentData, overview_row, ratio, srm_verdict
 
 # How a unit of each exposure status is described ("8,120 units ...").
 STATUS_PHRASES = {
@@ -501,8 +501,3 @@ def overview_caption(experiments: Sequence[ExperimentData], unattributed_events:
                          "rejected as malformed, they belong to no experiment below"
                          + (f" ({units(unattributed_alerts, 'alert')} about them)." if unattributed_alerts else "."))
     return " ".join(sentences)
-
-
-def srm_label(verdict: SrmVerdict) -> str:
-    """The overview's SRM cell text."""
-    return verdict.label

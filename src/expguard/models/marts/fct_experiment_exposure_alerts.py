@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from statistics import median
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from ...core.constants import FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
+from ...core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
 from ...settings.config import parse_srm_weights
 from ..python import python_model, read_inputs
 from .fct_experiment_exposure_srm import chi_square_test, expected_shares, format_p_value
