@@ -120,7 +120,7 @@ UNIQUE_CHECK: Check = next(c for c in ASSIGNMENT_CHECKS if c.name == "experiment
 
 
 def check_assignments(engine: Engine, checks: tuple[Check, ...] = ASSIGNMENT_CHECKS) -> None:
-    """Every assignment contract of SPEC.md, in a stable order (the first violation stops the run)."""
+    """Every assignment check of docs/contract.md, in a stable order (the first violation stops the run)."""
     totals = engine.fetch(totals_query(checks))[0]
     for check in checks:
         if totals[check.name]:

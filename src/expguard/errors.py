@@ -22,7 +22,7 @@ class InputError(ExpguardError):
 
 
 class ContractError(ExpguardError):
-    """An input breaks the contract of SPEC.md (missing column, duplicate assignment, ...)."""
+    """An input breaks the contract of docs/contract.md (missing column, duplicate assignment, ...)."""
 
 
 class EngineError(ExpguardError):

@@ -1,7 +1,7 @@
 """Seeded synthetic event streams and assignments with known defects.
 
 The generator builds an ``fct_events``-shaped table and an
-``fct_experiment_assignments``-shaped table (see ``SPEC.md``) fully vectorised
+``fct_experiment_assignments``-shaped table (see ``docs/contract.md``) fully vectorised
 with numpy and pyarrow. Every assignment gets one exposure category, drawn
 independently with the probabilities in :class:`DefectRates`:
 
