@@ -34,7 +34,7 @@ def properties(draw):
     kind = draw(st.sampled_from(["object", "object", "object", "invalid", "null", "array"]))
     if kind == "invalid":
         # Clearly invalid JSON. Lenient extensions (trailing commas, NaN) are engine-defined:
-        # see docs/models.md.
+        # see docs/contract.md.
         return draw(st.sampled_from(["{", "not json", "", '{"experiment_id": "a"', "{'experiment_id': 'a'}"]))
     if kind == "null":
         return None

@@ -11,7 +11,7 @@ EVENTS = "fct_events"
 ASSIGNMENTS = "fct_experiment_assignments"
 INPUTS = (EVENTS, ASSIGNMENTS)
 
-# Core models, in SPEC order.
+# Core models, in the order of docs/contract.md.
 STG_EXPOSURES = "stg_experiment_exposures"
 INT_DEDUPED = "int_experiment_exposures_deduped"
 INT_VALIDATION = "int_experiment_exposure_validation"

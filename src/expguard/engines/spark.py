@@ -37,9 +37,9 @@ from .base import Engine
 
 # Runtime SQL settings of every expguard session, whatever the cluster's defaults are.
 SESSION_CONF: dict[str, str] = {
-    # SPEC: timestamps hold UTC; casts between TIMESTAMP and TIMESTAMP_NTZ/DATE use this zone.
+    # docs/contract.md: timestamps hold UTC; casts between TIMESTAMP and TIMESTAMP_NTZ/DATE use this zone.
     "spark.sql.session.timeZone": "UTC",
-    # SPEC: microsecond timestamps. Spark's default would write INT96.
+    # docs/contract.md: microsecond timestamps. Spark's default would write INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # Parquet timestamps without a zone are read as TIMESTAMP_NTZ, like DuckDB's TIMESTAMP.
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",

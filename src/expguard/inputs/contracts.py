@@ -1,6 +1,6 @@
 """Input contracts, checked before anything is written. Each check is a query for the offending rows.
 
-A violation raises :class:`~expguard.core.errors.ContractError` with a one-line reason, the number
+A violation raises :class:`~expguard.errors.ContractError` with a one-line reason, the number
 of offending rows and up to five examples, before anything is written.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from ..core.constants import ASSIGNMENTS
-from ..engines.base import Engine
-from ..core.errors import ContractError
+from .constants import ASSIGNMENTS
+from .engines.base import Engine
+from .errors import ContractError
 
 MAX_EXAMPLES = 5
 
@@ -120,7 +120,7 @@ UNIQUE_CHECK: Check = next(c for c in ASSIGNMENT_CHECKS if c.name == "experiment
 
 
 def check_assignments(engine: Engine, checks: tuple[Check, ...] = ASSIGNMENT_CHECKS) -> None:
-    """Every assignment contract of docs/contract.md, in a stable order (the first violation stops the run)."""
+    """Every assignment check of docs/contract.md, in a stable order (the first violation stops the run)."""
     totals = engine.fetch(totals_query(checks))[0]
     for check in checks:
         if totals[check.name]:

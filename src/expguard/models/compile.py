@@ -54,7 +54,7 @@ def compile_script(variables: Mapping[str, Any], dialect: str = "duckdb",
 
     Each model becomes ``DROP TABLE IF EXISTS m; CREATE TABLE m AS <select>;``. ``tables`` maps
     the canonical input names (``fct_events``, ``fct_experiment_assignments``) to your tables,
-    which must already hold the canonical, typed columns (see docs/models.md); ``schema``
+    which must already hold the canonical, typed columns (see docs/contract.md); ``schema``
     qualifies the tables the script creates and reads. Models computed in Python are listed as
     comments: they have no SQL.
 

@@ -1,6 +1,6 @@
 """Settings, their defaults and their validation, in one place.
 
-Everything a run needs is a frozen dataclass: :class:`Variables` (the SPEC's variables),
+Everything a run needs is a frozen dataclass: :class:`Variables` (the variables of docs/contract.md),
 :class:`ColumnMapping` (canonical column -> SQL expression over a source),
 :class:`Source`, :class:`EngineSettings`, :class:`Outputs` and :class:`RunConfig`.
 Values from ``expguard.toml``, ``--var NAME=VALUE`` and keyword arguments all pass through

@@ -50,7 +50,7 @@ class RunData:
     source: str = ""
 
     def experiment_ids(self) -> list[str]:
-        """Every experiment of the daily model, in binary order (SPEC text rules)."""
+        """Every experiment of the daily model, in binary order (docs/contract.md, text rules)."""
         return sorted({row["experiment_id"] for row in self.daily if row["experiment_id"] is not None})
 
     def only(self, experiments: Sequence[str]) -> "RunData":

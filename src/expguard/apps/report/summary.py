@@ -69,7 +69,7 @@ class ExperimentData:
 
 
 def ratio(numerator: float, denominator: float) -> float | None:
-    """``numerator / denominator``, None on a zero denominator (the SPEC's rule for rates)."""
+    """``numerator / denominator``, None on a zero denominator (the contract's rule for rates, docs/contract.md)."""
     return numerator / denominator if denominator else None
 
 
