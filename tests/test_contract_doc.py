@@ -17,9 +17,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from expguard import constants
-from expguard.config import Variables
-from expguard.project import load_models
+from expguard.core import constants
+from expguard.settings.config import Variables
+from expguard.models.registry import load_models
 
 from helpers import assignment, exposure, props, run_models, ts
 

@@ -1,6 +1,6 @@
 """Input contracts, checked before anything is written. Each check is a query for the offending rows.
 
-A violation raises :class:`~expguard.errors.ContractError` with a one-line reason, the number
+A violation raises :class:`~expguard.core.errors.ContractError` with a one-line reason, the number
 of offending rows and up to five examples, before anything is written.
 """
 
@@ -12,9 +12,9 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 
-from .constants import ASSIGNMENTS
-from .engines.base import Engine
-from .errors import ContractError
+from ..core.constants import ASSIGNMENTS
+from ..engines.base import Engine
+from ..core.errors import ContractError
 
 MAX_EXAMPLES = 5
 
