@@ -41,22 +41,44 @@ def bind_variables(tree: exp.Expression, variables: Mapping[str, Any]) -> exp.Ex
     """Replace each ``:name`` placeholder with the literal of ``variables[name]``.
 
     Inside an interval the number is bound as text (``interval '5' minute``), the form that
-    every target dialect reads.
+    every target dialect reads. In ``x in (:name)``, a list or tuple value is bound as one
+    literal per element (a plain value as one literal); anywhere else a list is refused.
 
     >>> import sqlglot
     >>> bind_variables(sqlglot.parse_one("select a - interval :g minute where e = :n", read="duckdb"),
     ...                {"g": 5, "n": "x"}).sql("duckdb")
     "SELECT a - INTERVAL '5' MINUTE WHERE e = 'x'"
+    >>> bind_variables(sqlglot.parse_one("select 1 where e in (:n)", read="duckdb"), {"n": ("a", "b's")}).sql("duckdb")
+    "SELECT 1 WHERE e IN ('a', 'b''s')"
     """
 
+    def value_of(node: exp.Placeholder) -> Any:
+        if node.name not in variables:
+            raise ConfigError(f"the SQL uses variable :{node.name}, which has no value")
+        return variables[node.name]
+
     def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and any(isinstance(e, exp.Placeholder) for e in node.expressions):
+            # ``x in (:names)``: a list or tuple becomes one literal per element, a scalar one literal.
+            items: list[exp.Expression] = []
+            for element in node.expressions:
+                value = value_of(element) if isinstance(element, exp.Placeholder) else None
+                if not isinstance(element, exp.Placeholder):
+                    items.append(element)
+                elif isinstance(value, (list, tuple)):
+                    if not value:
+                        raise ConfigError(f"variable :{element.name} is an empty list")
+                    items.extend(literal(item) for item in value)
+                else:
+                    items.append(literal(value))
+            node.set("expressions", items)  # in place: transform works on a copy of the caller's tree
+            return node
         if isinstance(node, exp.Placeholder):
-            name = node.name
-            if name not in variables:
-                raise ConfigError(f"the SQL uses variable :{name}, which has no value")
-            value = variables[name]
+            value = value_of(node)
             if isinstance(node.parent, exp.Interval) and isinstance(value, int):
                 return exp.Literal.string(str(value))
+            if isinstance(value, (list, tuple)):
+                raise ConfigError(f"variable :{node.name} holds several values; the SQL can read it only in `in (:{node.name})`")
             return literal(value)
         return node
 

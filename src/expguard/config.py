@@ -72,6 +72,47 @@ def _non_empty_text(name: str, value: Any) -> str:
     return value
 
 
+def parse_event_names(name: str, value: Any) -> str | tuple[str, ...]:
+    """One event name (text), or several: a list (a TOML array, a Python list or tuple) or the
+    text of a JSON array of strings (``--var 'NAME=["a","b"]'``). Text that is not a JSON array
+    of strings is one name, as it is, even with commas or brackets (``[Experiment] Exposure``).
+    Several names keep their order; a repeated name is kept once.
+
+    >>> parse_event_names("n", "Experiment Viewed")
+    'Experiment Viewed'
+    >>> parse_event_names("n", '["$exposure", "[Experiment] Exposure"]')
+    ('$exposure', '[Experiment] Exposure')
+    >>> parse_event_names("n", "[Experiment] Exposure")
+    '[Experiment] Exposure'
+    """
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = None
+        if isinstance(decoded, list) and all(isinstance(item, str) for item in decoded):
+            value = decoded
+    if isinstance(value, str):
+        return _non_empty_text(name, value)
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ConfigError(
+            f"variable {name} must be an event name or a non-empty list of event names "
+            f"(like [\"Experiment Viewed\", \"experiment_viewed\"]), got {value!r}"
+        )
+    names: list[str] = []
+    for item in value:
+        if not isinstance(item, str) or item == "":
+            raise ConfigError(f"variable {name}: every event name must be non-empty text, got {item!r} in {list(value)!r}")
+        if item not in names:
+            names.append(item)
+    return tuple(names)
+
+
+def event_names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The exposure event names of a parsed ``exp_exposure_event_name``, as a tuple."""
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 def parse_srm_weights(name: str, value: Any) -> dict[str, dict[str, float]]:
     """Expected variation weights per experiment, from JSON text or a mapping (a TOML table).
 
@@ -113,7 +154,8 @@ def _srm_weights_text(name: str, value: Any) -> str:
 
 
 def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "", minimum: float = 0) -> Any:
-    """A variable field: ``kind`` is ``text``, ``int``, ``number`` or ``weights`` (JSON text);
+    """A variable field: ``kind`` is ``text``, ``names`` (one event name or several), ``int``,
+    ``number`` or ``weights`` (JSON text);
     ``maximum`` and ``minimum`` bound numbers."""
     return field(default=default, metadata={"kind": kind, "maximum": maximum, "minimum": minimum, "doc": doc})
 
@@ -122,6 +164,8 @@ def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
     kind, maximum = f.metadata["kind"], f.metadata["maximum"]
     if kind == "text":
         return _non_empty_text(f.name, value)
+    if kind == "names":
+        return parse_event_names(f.name, value)
     if kind == "weights":
         return _srm_weights_text(f.name, value)
     if kind == "int":
@@ -140,8 +184,9 @@ class Variables:
     Each field declares its type and bound; every value, from any source, passes the same check.
     """
 
-    exp_exposure_event_name: str = variable(
-        "experiment_viewed", "text", doc="event_name of exposure events (exact, case-sensitive)")
+    exp_exposure_event_name: str | tuple[str, ...] = variable(
+        "experiment_viewed", "names",
+        doc="event_name of exposure events (exact, case-sensitive); a list of names counts each as an exposure")
     exp_allow_pre_assignment_exposure_grace_minutes: int = variable(
         5, "int", MAX_GRACE_MINUTES,
         doc="an exposure up to this many minutes before assigned_at still counts as post-assignment")
@@ -187,7 +232,14 @@ class Variables:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _parse_variable(f, getattr(self, f.name))
+            parsed = _parse_variable(f, getattr(self, f.name))
+            if f.metadata["kind"] == "names":  # a list given in Python becomes a tuple
+                object.__setattr__(self, f.name, parsed)
+
+    @property
+    def exposure_event_names(self) -> tuple[str, ...]:
+        """``exp_exposure_event_name`` as a tuple of one or more names."""
+        return event_names(self.exp_exposure_event_name)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
