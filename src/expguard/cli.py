@@ -66,6 +66,9 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Format of --events when its name does not tell."),
         click.option("--assignments-format", type=click.Choice(["parquet", "csv", "json"]), default=None,
                      help="Format of --assignments when its name does not tell."),
+        click.option("--events-preset", default=None, metavar="NAME",
+                     help="The events are a tracking product's export: segment, rudderstack, ga4, mixpanel, amplitude, "
+                          "posthog, statsig, statsig_events, launchdarkly (see docs/configuration.md)."),
         click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
                      help="Set a variable (repeatable), e.g. --var exp_exposure_max_days_after_assignment=14."),
         click.option("--engine", default=None, help="Engine: duckdb (default, in-process) or spark."),
@@ -98,6 +101,7 @@ def config_from_options(
     database: str | None = None,
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    events_preset: str | None = None,
 ):
     """Merge the project file (if any) with the command-line options, which win."""
     from .config import Source, build_config, load_project, parse_var_options
@@ -109,6 +113,8 @@ def config_from_options(
         settings["events"] = Source.parse(events, events_format)
     if assignments is not None:
         settings["assignments"] = Source.parse(assignments, assignments_format)
+    if events_preset is not None:
+        settings["events_preset"] = events_preset
     variables = dict(settings.get("vars", {}))
     variables.update(parse_var_options(var))
     settings["vars"] = variables

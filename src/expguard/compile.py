@@ -237,6 +237,25 @@ def _spark_timestamp_ntz(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _spark_array_index(node: exp.Expression) -> exp.Expression:
+    """Spark: an array element by position is null past the end, as on DuckDB.
+
+    DuckDB's ``list[1]`` is null for an empty list (a GA4 ``event_params`` filter that finds no
+    key); Spark's ``array[0]`` raises in ANSI mode. ``TRY_ELEMENT_AT`` (1-based) gives null.
+
+    >>> import sqlglot
+    >>> _spark_array_index(sqlglot.parse_one("list_filter(a, p -> p.k = 'x')[1]", read="duckdb")).sql("spark")
+    "TRY_ELEMENT_AT(FILTER(a, p -> p.k = 'x'), 1)"
+    """
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1 or node.args.get("safe"):
+        return node
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        return node
+    position = exp.Literal.number(int(index.this) + 1)
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this.copy(), position])
+
+
 # Applied in order, each over the whole tree. The text guard wraps TRY_CAST nodes, so it runs
 # before the pass that marks them safe.
 SPARK_TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
@@ -245,6 +264,7 @@ SPARK_TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _spark_try_cast,
     _spark_epoch,
     _spark_timestamp_ntz,
+    _spark_array_index,
 )
 
 DIALECT_TRANSFORMS: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {

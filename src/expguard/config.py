@@ -308,10 +308,29 @@ class ColumnMapping:
 
     expressions: Mapping[str, str]
     defaults: Mapping[str, str]
+    # Columns whose expression reads ``properties`` as the mapped properties (JSON text), as the
+    # default id expressions do: a preset's [from_properties] entries, unless overridden.
+    from_properties: frozenset[str] = frozenset()
+    preset: str | None = None
 
     @classmethod
-    def for_events(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
-        return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events", OPTIONAL_EVENT_COLUMNS)
+    def for_events(cls, overrides: Mapping[str, Any] | None = None, preset: str | None = None) -> "ColumnMapping":
+        """The events mapping: the defaults, then the preset's expressions, then ``overrides``."""
+        if preset is None:
+            return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events", OPTIONAL_EVENT_COLUMNS)
+        from .presets import get_preset
+
+        chosen = get_preset(preset)
+        mapping = cls._build(DEFAULT_EVENT_MAPPING, {**chosen.columns, **(overrides or {})}, "events", OPTIONAL_EVENT_COLUMNS)
+        reading = frozenset(name for name in chosen.from_properties if name not in (overrides or {}))
+        return dataclasses.replace(mapping, from_properties=reading, preset=chosen.name)
+
+    def reads_properties(self, name: str) -> bool:
+        """Whether ``properties`` in this column's expression means the mapped properties' JSON
+        text (the default ids, and a preset's [from_properties] columns)."""
+        if name in self.from_properties:
+            return True
+        return name in ("experiment_id", "variation_id") and self.is_default(name)
 
     @classmethod
     def for_assignments(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
@@ -406,7 +425,7 @@ class Source:
             return cls.parse(value)
         if not isinstance(value, dict):
             raise ConfigError(f"[{what}] must be a table with path or table, got {value!r}")
-        allowed = {"path", "table", "database", "format", "columns"}
+        allowed = {"path", "table", "database", "format", "columns", "preset"}
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r} in [{what}]; known: {', '.join(sorted(allowed))}")
@@ -532,6 +551,10 @@ def load_project(path: str | Path) -> dict[str, Any]:
                 if not isinstance(section["columns"], dict):
                     raise ConfigError(f"[{what}.columns] must be a table of column = expression")
                 result[f"{what}_columns"] = section["columns"]
+            if isinstance(section, dict) and "preset" in section:
+                if what != "events":
+                    raise ConfigError("preset is a key of [events] (an event export's shape), not of [assignments]")
+                result["events_preset"] = section["preset"]
     if "vars" in data:
         if not isinstance(data["vars"], dict):
             raise ConfigError("[vars] must be a table of name = value")
@@ -576,8 +599,12 @@ def build_config(
     vars: Mapping[str, Any] | None = None,
     engine: Mapping[str, Any] | None = None,
     output: Mapping[str, Any] | None = None,
+    events_preset: str | None = None,
 ) -> RunConfig:
-    """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`."""
+    """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`.
+
+    ``events_preset`` names a source preset (:mod:`expguard.presets`); ``events_columns`` and
+    ``vars`` given beside it win over its mapping and event names."""
     if events is None or assignments is None:
         missing = "events" if events is None else "assignments"
         raise ConfigError(f"no {missing} input given (use --{missing} PATH or [{missing}] in expguard.toml)")
@@ -589,9 +616,19 @@ def build_config(
     return RunConfig(
         events=events,
         assignments=assignments,
-        event_mapping=ColumnMapping.for_events(events_columns),
+        event_mapping=ColumnMapping.for_events(events_columns, events_preset),
         assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
-        variables=Variables().with_values(vars or {}),
+        variables=preset_variables(events_preset, vars),
         engine=EngineSettings(**(engine or {})),
         outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
     )
+
+
+def preset_variables(events_preset: str | None, vars: Mapping[str, Any] | None) -> Variables:
+    """The variables: the preset's exposure event name(s), then ``vars``, which win."""
+    values = dict(vars or {})
+    if events_preset is not None:
+        from .presets import get_preset
+
+        values.setdefault("exp_exposure_event_name", get_preset(events_preset).exposure_event_name)
+    return Variables().with_values(values)
