@@ -75,7 +75,7 @@ def _non_empty_text(name: str, value: Any) -> str:
 def parse_event_names(name: str, value: Any) -> str | tuple[str, ...]:
     """One event name (text), or several: a list (a TOML array, a Python list or tuple) or the
     text of a JSON array of strings (``--var 'NAME=["a","b"]'``). Text that is not a JSON array
-    of strings is one name, as it is, even with commas or brackets (``[Experiment] Exposure``).
+    is one name, as it is, even with commas or brackets (``[Experiment] Exposure``).
     Several names keep their order; a repeated name is kept once.
 
     >>> parse_event_names("n", "Experiment Viewed")
@@ -90,7 +90,7 @@ def parse_event_names(name: str, value: Any) -> str | tuple[str, ...]:
             decoded = json.loads(value)
         except ValueError:
             decoded = None
-        if isinstance(decoded, list) and all(isinstance(item, str) for item in decoded):
+        if isinstance(decoded, list):
             value = decoded
     if isinstance(value, str):
         return _non_empty_text(name, value)
