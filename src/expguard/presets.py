@@ -122,3 +122,11 @@ def markdown_table(preset: Preset) -> str:
     if preset.sources:
         lines += ["", "Field names from: " + "; ".join(preset.sources) + "."]
     return "\n".join(lines) + "\n"
+
+
+DOCS_BEGIN, DOCS_END = "<!-- presets:begin -->", "<!-- presets:end -->"
+
+
+def docs_section() -> str:
+    """Every preset's table, as docs/configuration.md lists them between the presets markers."""
+    return "\n".join(markdown_table(preset) for preset in presets().values())
