@@ -312,6 +312,8 @@ class ColumnMapping:
     # default id expressions do: a preset's [from_properties] entries, unless overridden.
     from_properties: frozenset[str] = frozenset()
     preset: str | None = None
+    # A preset's columns with several expressions: the first whose source columns exist is used.
+    alternatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def for_events(cls, overrides: Mapping[str, Any] | None = None, preset: str | None = None) -> "ColumnMapping":
@@ -323,7 +325,21 @@ class ColumnMapping:
         chosen = get_preset(preset)
         mapping = cls._build(DEFAULT_EVENT_MAPPING, {**chosen.columns, **(overrides or {})}, "events", OPTIONAL_EVENT_COLUMNS)
         reading = frozenset(name for name in chosen.from_properties if name not in (overrides or {}))
-        return dataclasses.replace(mapping, from_properties=reading, preset=chosen.name)
+        alternatives = {name: choices for name, choices in chosen.alternatives.items() if name not in (overrides or {})}
+        return dataclasses.replace(mapping, from_properties=reading, preset=chosen.name, alternatives=alternatives)
+
+    def for_columns(self, available: Any, columns_of: Any) -> "ColumnMapping":
+        """This mapping with each of a preset's alternatives settled for a source: the first
+        expression all of whose columns (``columns_of(expression, name)``) are among
+        ``available`` (case-insensitive), else the first, whose missing column is then named."""
+        if not self.alternatives:
+            return self
+        present = {name.lower() for name in available}
+        expressions = dict(self.expressions)
+        for name, choices in self.alternatives.items():
+            usable = [c for c in choices if all(used.lower() in present for used in columns_of(c, name))]
+            expressions[name] = usable[0] if usable else choices[0]
+        return dataclasses.replace(self, expressions=expressions, alternatives={})
 
     def reads_properties(self, name: str) -> bool:
         """Whether ``properties`` in this column's expression means the mapped properties' JSON

@@ -145,6 +145,7 @@ def _projection(trees: dict[str, exp.Expression], source: str) -> exp.Select:
 def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) -> None:
     """Create ``fct_events`` over the registered raw events, applying the mapping."""
     available = engine.describe(exp.select("*").from_(RAW_EVENTS).limit(0))
+    mapping = mapping.for_columns(available, lambda text, name: _columns_used(parse_expression(text, name, "events")))
     trees = {name: parse_expression(text, name, "events") for name, text in mapping.expressions.items()}
     properties = trees.pop("properties")
     reading = [name for name in trees if mapping.reads_properties(name)]

@@ -7,7 +7,7 @@ A preset is a data file, ``presets/<name>.toml``, shipped in the package::
     notes = "..."                                  # shown in docs/configuration.md
 
     [columns]          # canonical column -> SQL expression over the export's own columns
-    event_id = "message_id"
+    event_id = ["message_id", "messageId"]        # the first whose columns the source has
     properties = "properties"
 
     [from_properties]  # canonical column -> JSON paths read from the mapped ``properties``
@@ -44,6 +44,9 @@ class Preset:
     title: str
     columns: Mapping[str, str]
     from_properties: frozenset[str]
+    # Columns given as a list in the file: the first whose source columns all exist is used
+    # (``columns`` holds the first), e.g. a warehouse's ``message_id`` or a raw export's ``messageId``.
+    alternatives: Mapping[str, tuple[str, ...]]
     exposure_event_name: str | tuple[str, ...]
     notes: str = ""
     sources: tuple[str, ...] = field(default=())
@@ -67,7 +70,13 @@ def _load(name: str, text: str) -> Preset:
 
     data = tomllib.loads(text)
     known = (*DEFAULT_EVENT_MAPPING, *OPTIONAL_EVENT_COLUMNS)
-    columns: dict[str, str] = dict(data.get("columns", {}))
+    columns: dict[str, str] = {}
+    alternatives: dict[str, tuple[str, ...]] = {}
+    for column, spec in data.get("columns", {}).items():
+        if isinstance(spec, list):
+            alternatives[column] = tuple(spec)
+            spec = spec[0]
+        columns[column] = spec
     from_properties = set()
     for column, spec in data.get("from_properties", {}).items():
         paths, cast = (spec, None) if isinstance(spec, list) else (spec["paths"], spec.get("cast"))
@@ -83,6 +92,7 @@ def _load(name: str, text: str) -> Preset:
         title=data["title"],
         columns=columns,
         from_properties=frozenset(from_properties),
+        alternatives=alternatives,
         exposure_event_name=parse_event_names("exposure_event_name", data["exposure_event_name"]),
         notes=" ".join(str(data.get("notes", "")).split()),
         sources=tuple(data.get("sources", ())),
@@ -116,7 +126,9 @@ def markdown_table(preset: Preset) -> str:
     lines = [f"#### `{preset.name}`: {preset.title}", "", f"Exposure event name(s): {shown}.", "",
              "| column | expression |", "|---|---|"]
     for column, expression in preset.columns.items():
-        lines.append(f"| `{column}` | `{expression.replace('|', chr(92) + '|')}` |")
+        choices = preset.alternatives.get(column, (expression,))
+        shown = ", else ".join(f"`{choice.replace('|', chr(92) + '|')}`" for choice in choices)
+        lines.append(f"| `{column}` | {shown} |")
     if preset.notes:
         lines += ["", preset.notes]
     if preset.sources:

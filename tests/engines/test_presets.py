@@ -22,7 +22,6 @@ import pytest
 
 import expguard
 from expguard.constants import CORE_MODELS, MONITORING_MODELS
-from expguard.errors import ConfigError
 from expguard.presets import get_preset, presets
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, assignment, read_model, sort_rows, write_rows
 
@@ -80,9 +79,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 # -- the exports -----------------------------------------------------------------------------------
 
-def segment(tmp: Path, preset: str = "segment", as_text: bool = False) -> tuple[Path, list[dict]]:
-    """Segment/RudderStack warehouse-style rows; properties a nested object in JSON lines (or
-    JSON text in Parquet), GrowthBook camelCase keys on half the rows."""
+def segment(tmp: Path, preset: str = "segment", as_text: bool = False, raw: bool = False) -> tuple[Path, list[dict]]:
+    """Segment/RudderStack warehouse-style rows (snake_case columns), or a raw JSON export's
+    (camelCase ``messageId``, ``anonymousId``); properties a nested object in JSON lines (or JSON
+    text in Parquet), GrowthBook camelCase keys on half the rows."""
     rows, canon = [], []
     for i, event in enumerate(STORY):
         camel = i % 2 == 1
@@ -91,8 +91,9 @@ def segment(tmp: Path, preset: str = "segment", as_text: bool = False) -> tuple[
             properties["variationId" if camel else "variation_id"] = event["var"]
         properties["experiment_name"] = "Checkout v2"
         name = name_for(event, preset, "Page Viewed")
-        rows.append({"message_id": f"ajs-{event['id']}", "type": "track", "event": name,
-                     "anonymous_id": str(event["unit"]), "user_id": None,
+        ids = ({"messageId": f"ajs-{event['id']}", "anonymousId": str(event["unit"]), "userId": None} if raw else
+               {"message_id": f"ajs-{event['id']}", "anonymous_id": str(event["unit"]), "user_id": None})
+        rows.append({**ids, "type": "track", "event": name,
                      "timestamp": iso_z(event["at"]), "properties": json.dumps(properties) if as_text else properties,
                      "context": {"library": {"name": "analytics.js"}}})
         canon.append(canonical(event, name, f"ajs-{event['id']}"))
@@ -246,6 +247,7 @@ def launchdarkly(tmp: Path) -> tuple[Path, list[dict]]:
 
 WRITERS: dict[str, Callable[[Path], tuple[Path, list[dict]]]] = {
     "segment": segment,
+    "segment_raw": lambda tmp: segment(tmp, raw=True),
     "rudderstack": lambda tmp: segment(tmp, "rudderstack", as_text=True),
     "ga4": ga4,
     "mixpanel": mixpanel,
@@ -263,11 +265,15 @@ def models_of(out: Path) -> dict[str, list[dict]]:
     return {name: sort_rows(read_model(out / f"{name}.parquet")) for name in MODELS}
 
 
-def run_preset(tmp: Path, preset: str, engine: str = "duckdb") -> tuple[dict, list[dict]]:
+def preset_of(case: str) -> str:
+    return "segment" if case == "segment_raw" else case
+
+
+def run_preset(tmp: Path, case: str, engine: str = "duckdb") -> tuple[dict, list[dict]]:
     tmp.mkdir(parents=True, exist_ok=True)
-    path, canon = WRITERS[preset](tmp)
+    path, canon = WRITERS[case](tmp)
     assignments = write_rows(tmp / "assignments.parquet", ASSIGNMENTS, ASSIGNMENT_SCHEMA)
-    expguard.run(str(path), str(assignments), output_dir=str(tmp / "out"), preset=preset, engine={"name": engine})
+    expguard.run(str(path), str(assignments), output_dir=str(tmp / "out"), preset=preset_of(case), engine={"name": engine})
     return models_of(tmp / "out"), canon
 
 
@@ -292,19 +298,29 @@ def check_story(models: dict, preset: str) -> None:
 
 
 def test_every_preset_has_a_sample_export():
-    assert sorted(WRITERS) == sorted(presets())
+    assert sorted({preset_of(case) for case in WRITERS}) == sorted(presets())
 
 
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_a_preset_export_gives_the_models_of_its_canonical_events(tmp_path, preset):
-    models, canon = run_preset(tmp_path / "preset", preset)
-    check_story(models, preset)
-    assert models == run_canonical(tmp_path / "canonical", preset, canon)
+@pytest.mark.parametrize("case", sorted(WRITERS))
+def test_a_preset_export_gives_the_models_of_its_canonical_events(tmp_path, case):
+    models, canon = run_preset(tmp_path / "preset", case)
+    check_story(models, preset_of(case))
+    assert models == run_canonical(tmp_path / "canonical", preset_of(case), canon)
 
 
 @pytest.mark.spark
-@pytest.mark.parametrize("preset", sorted(WRITERS))
-def test_a_preset_export_gives_the_same_models_on_spark(tmp_path, preset, spark):
-    models, canon = run_preset(tmp_path / "preset", preset, engine="spark")
-    check_story(models, preset)
-    assert models == run_canonical(tmp_path / "canonical", preset, canon)
+@pytest.mark.parametrize("case", sorted(WRITERS))
+def test_a_preset_export_gives_the_same_models_on_spark(tmp_path, case, spark):
+    models, canon = run_preset(tmp_path / "preset", case, engine="spark")
+    check_story(models, preset_of(case))
+    assert models == run_canonical(tmp_path / "canonical", preset_of(case), canon)
+
+
+def test_a_missing_column_of_a_preset_names_the_first_alternative(tmp_path):
+    # neither message_id nor messageId: the error names the warehouse spelling and the columns
+    path = write_jsonl(tmp_path / "tracks.jsonl", [{"id": "1", "event": "Experiment Viewed", "anonymous_id": "u1",
+                                                     "timestamp": "2026-03-01T12:00:00Z", "properties": {}}])
+    assignments = write_rows(tmp_path / "assignments.parquet", ASSIGNMENTS, ASSIGNMENT_SCHEMA)
+    with pytest.raises(expguard.ContractError, match="has no column 'message_id' .*its columns are: id, event"):
+        expguard.run(str(path), str(assignments), output_dir=str(tmp_path / "out"), preset="segment")
+    assert not (tmp_path / "out").exists()
