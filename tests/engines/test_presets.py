@@ -324,3 +324,14 @@ def test_a_missing_column_of_a_preset_names_the_first_alternative(tmp_path):
     with pytest.raises(expguard.ContractError, match="has no column 'message_id' .*its columns are: id, event"):
         expguard.run(str(path), str(assignments), output_dir=str(tmp_path / "out"), preset="segment")
     assert not (tmp_path / "out").exists()
+
+
+def test_report_and_diagnose_take_a_preset_in_python(tmp_path):
+    path, _ = mixpanel(tmp_path)
+    assignments = write_rows(tmp_path / "assignments.parquet", ASSIGNMENTS, ASSIGNMENT_SCHEMA)
+    result = expguard.report(tmp_path / "report.html", events=str(path), assignments=str(assignments), preset="mixpanel")
+    assert result.experiments == 1 and "exp" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    diagnosis = expguard.diagnose("exp", str(path), str(assignments), preset="mixpanel")
+    assert diagnosis.settings["exp_exposure_event_name"] == "$experiment_started"
+    # the configured name is in the stream: the event-name check finds its events
+    assert not any("no event is named" in note for note in diagnosis.checks[0].notes)
