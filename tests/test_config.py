@@ -273,3 +273,109 @@ def test_numbers_are_bound_as_literals_in_the_compiled_sql():
     tree = sqlglot.parse_one(sql, read="duckdb")
     amounts = {str(i.this.this) for i in tree.find_all(exp.Interval)}
     assert {"17", "23"} <= amounts
+
+
+# --------------------------------------------------------------------------------------------
+# several exposure event names
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, parsed",
+    [
+        ("Experiment Viewed", "Experiment Viewed"),
+        ("a,b", "a,b"),  # a comma is part of a name
+        ("[Experiment] Exposure", "[Experiment] Exposure"),  # brackets but not a JSON array
+        ('["$exposure", "[Experiment] Exposure"]', ("$exposure", "[Experiment] Exposure")),
+        (["old", "new", "old"], ("old", "new")),
+        (("one",), ("one",)),
+    ],
+)
+def test_exposure_event_name_is_one_name_or_a_list(value, parsed):
+    assert Variables().with_values({EVENT_NAME: value}).exp_exposure_event_name == parsed
+    assert Variables(exp_exposure_event_name=value).exp_exposure_event_name == parsed
+
+
+@pytest.mark.parametrize("value", [[], "[]", ["a", ""], ["a", 7], '["a", 7]', 7, {"a": 1}])
+def test_a_bad_list_of_event_names_is_one_clear_error(value):
+    with pytest.raises(ConfigError) as error:
+        Variables().with_values({EVENT_NAME: value})
+    assert EVENT_NAME in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_list_of_event_names_from_toml_and_from_var_is_the_same(tmp_path):
+    text = GOOD + '\n[vars]\nexp_exposure_event_name = ["experiment_viewed", "Experiment Viewed"]\n'
+    config = build_config(**load_project(project(tmp_path, text)))
+    assert config.variables.exp_exposure_event_name == ("experiment_viewed", "Experiment Viewed")
+    from expguard.settings.config import parse_var_options
+
+    cli = Variables().with_values(parse_var_options([f'{EVENT_NAME}=["experiment_viewed","Experiment Viewed"]']))
+    assert cli == config.variables
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", "spark"])
+def test_a_list_of_event_names_is_bound_as_literals(dialect):
+    hostile = ("it's", "x') or 1=1 --")
+    sql = compile_model("stg_experiment_exposures", {**Variables().as_dict(), EVENT_NAME: hostile}, dialect)
+    tree = sqlglot.parse_one(sql, read=dialect)
+    (where,) = [node for node in tree.find_all(exp.In)]
+    assert [literal.this for literal in where.expressions] == list(hostile)
+    assert "or 1=1 --'" in sql and len(sqlglot.parse(sql, read=dialect)) == 1
+
+
+def test_a_list_outside_in_is_refused():
+    from expguard.sql.render import bind_variables
+
+    with pytest.raises(ConfigError, match="several values"):
+        bind_variables(sqlglot.parse_one("select 1 where a = :names", read="duckdb"), {"names": ("a", "b")})
+
+
+# --------------------------------------------------------------------------------------------
+# source presets (the samples in each product's shape: tests/engines/test_presets.py)
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_preset_gives_its_mapping_and_event_names(inputs):
+    config = build_config(events=inputs[0], assignments=inputs[1], events_preset="segment")
+    assert config.event_mapping.expressions["unit_id"] == "anonymous_id"
+    assert config.event_mapping.reads_properties("experiment_id")
+    assert config.variables.exp_exposure_event_name == "Experiment Viewed"
+
+
+def test_options_beside_a_preset_win(inputs):
+    config = build_config(events=inputs[0], assignments=inputs[1], events_preset="segment",
+                          events_columns={"unit_id": "user_id", "experiment_id": "properties.experimentId"},
+                          vars={EVENT_NAME: ["Experiment Viewed", "experiment_viewed"]})
+    assert config.event_mapping.expressions["unit_id"] == "user_id"
+    assert config.event_mapping.expressions["event_id"] == "message_id"
+    # an overridden column is the user's expression, over the source's own columns
+    assert not config.event_mapping.reads_properties("experiment_id")
+    assert config.event_mapping.reads_properties("variation_id")
+    assert config.variables.exp_exposure_event_name == ("Experiment Viewed", "experiment_viewed")
+
+
+def test_an_unknown_preset_lists_the_known_ones(inputs):
+    with pytest.raises(ConfigError) as error:
+        build_config(events=inputs[0], assignments=inputs[1], events_preset="heap")
+    message = str(error.value)
+    assert "'heap'" in message and "ga4" in message and "segment" in message and "\n" not in message
+
+
+def test_a_preset_in_the_project_file(tmp_path):
+    text = GOOD.replace("[assignments]", 'preset = "mixpanel"\n\n[assignments]', 1)
+    settings = load_project(project(tmp_path, text))
+    assert settings["events_preset"] == "mixpanel"
+    assert build_config(**settings).variables.exp_exposure_event_name == "$experiment_started"
+    with pytest.raises(ConfigError, match="preset is a key of \\[events\\]"):
+        load_project(project(tmp_path, GOOD + 'preset = "ga4"\n'))
+
+
+def test_every_preset_loads_and_its_expressions_parse():
+    from expguard.inputs.views import parse_expression
+    from expguard.settings.presets import presets
+
+    assert {"segment", "rudderstack", "ga4", "mixpanel", "amplitude", "posthog", "statsig", "launchdarkly"} <= set(presets())
+    for preset in presets().values():
+        assert preset.title and preset.sources, preset.name
+        for column, expression in preset.columns.items():
+            parse_expression(expression, column, "events")

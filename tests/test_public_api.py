@@ -2,7 +2,9 @@
 ``expguard --help`` and every command's options.
 
 The expected values were captured from the code before the package was reorganized into layer
-folders (issue 17); a change here is a change users see, so it must be deliberate.
+folders (issue 17); a change here is a change users see, so it must be deliberate. Since then:
+``preset=`` on run, report and diagnose and ``--events-preset`` on every command that reads the
+events (issue 14, source presets).
 """
 
 from __future__ import annotations
@@ -20,21 +22,21 @@ PUBLIC_NAMES = ['Any', 'CORE_MODELS', 'ConfigError', 'ContractError', 'EngineErr
 ALL = ['run', 'report', 'diagnose', 'compile_model', 'MODELS', 'ReportResult', 'RunConfig', 'RunResult', 'Source', 'Variables', 'ExpguardError', 'ConfigError', 'ContractError', 'EngineError', 'InputError', 'LockError']
 
 SIGNATURES = {
-    'run': "(events: 'str | Source', assignments: 'str | Source', *, output_dir: 'str | None' = None, database: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, lock_timeout: 'float' = 60.0) -> 'RunResult'",
-    'diagnose': '(experiment_id: \'str\', events: \'str | Source | None\' = None, assignments: \'str | Source | None\' = None, *, date: "\'str | Any | None\'" = None, output_dir: \'str | None\' = None, database: \'str | None\' = None, vars: \'Mapping[str, Any] | None\' = None, events_columns: \'Mapping[str, str] | None\' = None, assignments_columns: \'Mapping[str, str] | None\' = None, engine: \'Mapping[str, Any] | None\' = None)',
+    'run': "(events: 'str | Source', assignments: 'str | Source', *, output_dir: 'str | None' = None, database: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, lock_timeout: 'float' = 60.0, preset: 'str | None' = None) -> 'RunResult'",
+    'diagnose': '(experiment_id: \'str\', events: \'str | Source | None\' = None, assignments: \'str | Source | None\' = None, *, date: "\'str | Any | None\'" = None, output_dir: \'str | None\' = None, database: \'str | None\' = None, vars: \'Mapping[str, Any] | None\' = None, events_columns: \'Mapping[str, str] | None\' = None, assignments_columns: \'Mapping[str, str] | None\' = None, engine: \'Mapping[str, Any] | None\' = None, preset: \'str | None\' = None)',
     'compile_model': "(name: 'str', dialect: 'str' = 'duckdb', vars: 'Mapping[str, Any] | None' = None) -> 'str'",
-    'report': "(out: 'str | Path' = 'expguard-report.html', *, output_dir: 'str | Path | None' = None, database: 'str | Path | None' = None, events: 'Any' = None, assignments: 'Any' = None, experiments: 'Sequence[str]' = (), title: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None) -> 'ReportResult'",
+    'report': "(out: 'str | Path' = 'expguard-report.html', *, output_dir: 'str | Path | None' = None, database: 'str | Path | None' = None, events: 'Any' = None, assignments: 'Any' = None, experiments: 'Sequence[str]' = (), title: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, preset: 'str | None' = None) -> 'ReportResult'",
 }
 
 TOP_HELP = "Usage: main [OPTIONS] COMMAND [ARGS]...\n\n  expguard: validate A/B-test exposures against assignments.\n\n  Example:\n    expguard demo\n    expguard run --events events.parquet --assignments assignments.parquet --output-dir out/\n\nOptions:\n  --version   Show the version and exit.\n  -h, --help  Show this message and exit.\n\nCommands:\n  alerts    List exposure-quality alerts: from an earlier run's outputs, or...\n  compile   Print a model's SQL with the variables bound, in a dialect, for...\n  demo      Generate a realistic seeded dataset with known defects, run the...\n  diagnose  Walk the exposure-rate-drop runbook for one experiment and say...\n  report    Write an HTML report of exposure quality: overview, charts and...\n  run       Build the exposure-validation models from an event stream and...\n"
 
 COMMAND_OPTIONS = {
-    'alerts': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--experiment', '--fail-on', '--format', '--memory-limit', '--output-dir', '--project', '--since', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
+    'alerts': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--fail-on', '--format', '--memory-limit', '--output-dir', '--project', '--since', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
     'compile': ['--all', '--assignments-table', '--debug', '--dialect', '--events-table', '--schema', '--var', 'model'],
     'demo': ['--debug', '--dir', '--events', '--quiet', '--seed', '-q'],
-    'diagnose': ['--assignments', '--assignments-format', '--database', '--date', '--debug', '--engine', '--events', '--events-format', '--experiment', '--format', '--memory-limit', '--output-dir', '--project', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
-    'report': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--experiment', '--memory-limit', '--out', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--title', '--var', '-q'],
-    'run': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--lock-timeout', '--memory-limit', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
+    'diagnose': ['--assignments', '--assignments-format', '--database', '--date', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--format', '--memory-limit', '--output-dir', '--project', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
+    'report': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--memory-limit', '--out', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--title', '--var', '-q'],
+    'run': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--lock-timeout', '--memory-limit', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
 }
 
 

@@ -35,6 +35,7 @@ def run(
     assignments_columns: Mapping[str, str] | None = None,
     engine: Mapping[str, Any] | None = None,
     lock_timeout: float = 60.0,
+    preset: str | None = None,
 ) -> RunResult:
     """Build every model, as ``expguard run`` does, and return what was built.
 
@@ -49,6 +50,9 @@ def run(
         assignments_columns: column mapping for the assignments.
         engine: engine settings: ``name``, ``threads``, ``memory_limit``, ``temp_directory``.
         lock_timeout: seconds to wait for another run writing the same outputs.
+        preset: the events are this tracking product's export (``"segment"``, ``"ga4"``...; see
+            ``expguard.presets``): its column mapping and exposure event name(s), under
+            ``events_columns`` and ``vars``, which win.
     """
     from .runner.pipeline import run as run_pipeline
 
@@ -60,6 +64,7 @@ def run(
         vars=vars,
         engine=engine,
         output={"dir": output_dir, "database": database},
+        events_preset=preset,
     )
     return run_pipeline(config, lock_timeout=lock_timeout)
 
@@ -76,6 +81,7 @@ def diagnose(
     events_columns: Mapping[str, str] | None = None,
     assignments_columns: Mapping[str, str] | None = None,
     engine: Mapping[str, Any] | None = None,
+    preset: str | None = None,
 ):
     """Walk the exposure-rate-drop runbook for one experiment, as ``expguard diagnose`` does.
 
@@ -94,7 +100,7 @@ def diagnose(
 
     return diagnose_inputs(experiment_id, events, assignments, date=date, output_dir=output_dir, database=database,
                            vars=vars, events_columns=events_columns, assignments_columns=assignments_columns,
-                           engine=engine)
+                           engine=engine, preset=preset)
 
 
 def compile_model(name: str, dialect: str = "duckdb", vars: Mapping[str, Any] | None = None) -> str:

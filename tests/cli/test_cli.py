@@ -531,3 +531,37 @@ def test_docs_cli_documents_every_option_of_every_command():
         assert options and all(re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", listed) for opt in options), name
         missing = sorted(options - _documented_options(sections[name]))
         assert missing == [], f"docs/cli.md, expguard {name}: options missing from the table: {missing}"
+
+
+def test_run_with_an_events_preset_reads_the_product_export(tmp_path):
+    from engines.test_presets import ASSIGNMENTS, EXPECTED_STATUS, mixpanel
+
+    events, _ = mixpanel(tmp_path)
+    assignments = write_rows(tmp_path / "assignments.parquet", ASSIGNMENTS, ASSIGNMENT_SCHEMA)
+    result = invoke(*run_args(events, assignments, tmp_path / "out", "--events-preset", "mixpanel"))
+    assert result.exit_code == 0, result.output
+    rows = model_rows(tmp_path / "out", "int_experiment_exposure_validation")
+    assert {r["unit_id"]: r["exposure_status"] for r in rows} == EXPECTED_STATUS
+    # a variable set beside the preset wins: no event is named so, so nobody is exposed
+    result = invoke(*run_args(events, assignments, tmp_path / "other", "--events-preset", "mixpanel",
+                              "--var", 'exp_exposure_event_name=["Experiment Started", "$experiment_begun"]'))
+    assert result.exit_code == 0, result.output
+    rows = model_rows(tmp_path / "other", "int_experiment_exposure_validation")
+    assert {r["exposure_status"] for r in rows} == {"no_exposure"}
+
+
+@pytest.mark.parametrize("command", ["run", "report", "alerts", "diagnose"])
+def test_an_unknown_events_preset_is_a_one_line_error(tmp_path, dataset, command):
+    events, assignments = dataset
+    extra = ["--experiment", "exp_01"] if command == "diagnose" else []
+    result = invoke(command, "--events", events, "--assignments", assignments, "--events-preset", "heap", *extra)
+    line = assert_one_line_error(result)
+    assert result.exit_code == 2 and "'heap'" in line and "segment" in line
+
+
+def test_a_bad_list_of_event_names_on_the_command_line_is_a_one_line_error(tmp_path, dataset):
+    events, assignments = dataset
+    result = invoke(*run_args(events, assignments, tmp_path / "out", "--var", "exp_exposure_event_name=[]"))
+    line = assert_one_line_error(result)
+    assert result.exit_code == 2 and "exp_exposure_event_name" in line
+    assert not (tmp_path / "out").exists()

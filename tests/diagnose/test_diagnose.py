@@ -293,3 +293,18 @@ def test_a_fault_is_named_first_on_spark(datasets):
     duck = json.loads(datasets.diagnosis("clock_skew").to_json())
     assert data["date"] == duck["date"] and data["exposure_rate"] == duck["exposure_rate"]
     assert data["checks"][2]["data"]["cohorts"] == duck["checks"][2]["data"]["cohorts"]
+
+
+def test_both_names_across_a_rename_configured_make_the_rename_no_cause(datasets):
+    # The runbook's advice for a rename: list both names. The stream then reads as steady: the
+    # configured names are one series, and the renamed events are exposures again.
+    events, assignments = datasets.paths("event_renamed")
+    diagnosis = expguard.diagnose(dd.TARGET, events, assignments,
+                                  vars={"exp_exposure_event_name": [dd.EVENT_NAME, dd.RENAMED]})
+    assert "event_renamed" not in causes(diagnosis)
+    event_name = diagnosis.checks[0]
+    assert event_name.status == "ok", event_name.summary
+    assert dd.RENAMED not in [c["event_name"] for c in event_name.data["candidates"]]
+    assert diagnosis.headline["is_drop"] is False
+    assert diagnosis.to_dict()["settings"]["exp_exposure_event_name"] == [dd.EVENT_NAME, dd.RENAMED]
+    assert f"`{dd.EVENT_NAME}` + `{dd.RENAMED}` steady" in event_name.summary

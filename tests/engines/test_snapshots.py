@@ -76,3 +76,16 @@ def test_every_snapshot_belongs_to_a_model():
             (SNAPSHOTS / name).rmdir()
         return
     assert not stale, f"snapshots of models that no longer exist: {stale}"
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_several_exposure_event_names_compile_to_one_in_list(dialect):
+    """``exp_exposure_event_name`` as a list: the staging model's filter is one ``IN`` of literals."""
+    path = SNAPSHOTS / "stg_experiment_exposures" / f"{dialect}.two_event_names.sql"
+    variables = {**Variables().as_dict(), "exp_exposure_event_name": ("experiment_viewed", "Experiment Viewed")}
+    sql = compile_model("stg_experiment_exposures", variables, dialect, pretty=True) + "\n"
+    if UPDATE:
+        path.write_text(sql, encoding="utf-8")
+        return
+    assert path.exists(), f"no snapshot {path}; create it with EXPGUARD_UPDATE_SNAPSHOTS=1"
+    assert sql == path.read_text(encoding="utf-8")

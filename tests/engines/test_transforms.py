@@ -104,3 +104,11 @@ def test_transforms_never_change_the_callers_tree():
     to_sql(tree, "spark")
     assert tree.sql("duckdb") == before
     assert compile_module.transform_for(tree, "duckdb") is tree
+
+
+def test_an_array_element_by_position_is_null_past_the_end():
+    # GA4's event_params filter finds no such key: DuckDB's list[1] is null, Spark's array[0] raises (ANSI)
+    sql = spark_sql("select list_filter(e, p -> p.key = 'x')[1].value.string_value, a[3]")
+    assert sql == "SELECT TRY_ELEMENT_AT(FILTER(e, p -> p.key = 'x'), 1).value.string_value, TRY_ELEMENT_AT(a, 3)"
+    # a key (a map or struct by name) is left alone
+    assert "TRY_ELEMENT_AT" not in spark_sql("select m['k']")

@@ -338,3 +338,19 @@ def test_each_reject_reason_labels_its_problem(tmp_path, event, reason):
 def test_reject_reason_precedence_first_that_applies(tmp_path, event, reason):
     row = only(stg(tmp_path, [event]))
     assert row["reject_reason"] == reason
+
+
+def test_a_list_of_exposure_event_names_stages_the_events_of_each_name(tmp_path):
+    # A stream that renamed its exposure event mid-experiment is validated across the change.
+    events = [
+        exposure(event_id="old", event_name="experiment_viewed"),
+        exposure(event_id="new", event_name="Experiment Viewed", at=ts(days=1)),
+        exposure(event_id="comma", event_name="viewed, twice"),
+        exposure(event_id="other", event_name="page_view"),
+        exposure(event_id="case", event_name="EXPERIMENT VIEWED"),
+    ]
+    rows = stg(tmp_path, events, exp_exposure_event_name=["experiment_viewed", "Experiment Viewed", "viewed, twice"])
+    assert sorted(row["event_id"] for row in rows) == ["comma", "new", "old"]
+    # the same list as JSON-array text, as --var passes it
+    rows = stg(tmp_path / "text", events, exp_exposure_event_name='["Experiment Viewed"]')
+    assert [row["event_id"] for row in rows] == ["new"]

@@ -114,6 +114,22 @@ def test_bad_input_stops_with_one_clear_line(case, tmp_path, good_outputs):
     assert expected in result.stderr, result.stderr
 
 
+# Source presets and lists of exposure event names: the same one-line errors, outputs unchanged.
+PRESET_ERRORS: dict[str, tuple[tuple[str, ...], str]] = {
+    "unknown preset": (("--events-preset", "heap"), "unknown events preset 'heap'; known presets: amplitude"),
+    "preset on canonical events": (("--events-preset", "posthog"), "no column 'uuid' (needed for event_id = 'uuid')"),
+    "empty list of event names": (("--var", "exp_exposure_event_name=[]"), "exp_exposure_event_name must be"),
+    "event name list with a number": (("--var", 'exp_exposure_event_name=["a", 7]'), "every event name must be non-empty text"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(PRESET_ERRORS))
+def test_bad_preset_or_event_names_stop_with_one_clear_line(case, tmp_path, good_outputs):
+    extra, expected = PRESET_ERRORS[case]
+    result, _ = run_case(tmp_path, good_outputs, extra=extra)
+    assert result.returncode == 2 and expected in result.stderr, result.stderr
+
+
 # -- cases that run, with a labelled reject or a documented coercion -------------------------
 
 def staging(out: Path) -> list[dict]:

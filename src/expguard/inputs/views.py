@@ -143,9 +143,11 @@ def _projection(trees: dict[str, exp.Expression], source: str) -> exp.Select:
 def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) -> None:
     """Create ``fct_events`` over the registered raw events, applying the mapping."""
     available = engine.describe(exp.select("*").from_(RAW_EVENTS).limit(0))
+    mapping = mapping.for_columns(available, lambda text, name: _columns_used(parse_expression(text, name, "events")))
     trees = {name: parse_expression(text, name, "events") for name, text in mapping.expressions.items()}
-    needs_properties = mapping.is_default("experiment_id") or mapping.is_default("variation_id")
     properties = trees.pop("properties")
+    reading = [name for name in trees if mapping.reads_properties(name)]
+    needs_properties = bool(reading)
     if needs_properties:
         _check_columns({"properties": properties}, available, mapping, "events", source_label)
         kind, type_name = engine.describe(_projection({"properties": properties}, RAW_EVENTS).limit(0))["properties"]
@@ -153,12 +155,12 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
             properties = exp.func("to_json", properties)
         elif kind not in (base.STRING, base.NULL):
             raise ContractError(f"events column properties has type {type_name}; expected JSON text or a JSON object")
-        for name in ("experiment_id", "variation_id"):
-            if mapping.is_default(name):
-                # In the defaults, ``properties`` means the mapped properties expression.
-                trees[name] = trees[name].transform(
-                    lambda node: properties.copy() if isinstance(node, exp.Column) and node.name == "properties" else node
-                )
+        for name in reading:
+            # In the defaults and a preset's [from_properties], ``properties`` means the mapped
+            # properties expression.
+            trees[name] = trees[name].transform(
+                lambda node: properties.copy() if isinstance(node, exp.Column) and node.name == "properties" else node
+            )
     _check_columns(trees, available, mapping, "events", source_label)
     types = engine.describe(_projection(trees, RAW_EVENTS).limit(0))
     source: exp.Expression = exp.to_table(RAW_EVENTS)

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from ..core.constants import ASSIGNMENT_COLUMNS, ENGINES
 from ..core.errors import ConfigError
+from .values import DEFAULT_EVENT_MAPPING, OPTIONAL_EVENT_COLUMNS, _non_empty_text, parse_event_names
 
 # Upper bounds keep the window arithmetic far from timestamp overflow on every engine.
 MAX_GRACE_MINUTES = 100 * 366 * 24 * 60
@@ -66,10 +67,11 @@ def _non_negative_number(name: str, value: Any, maximum: float) -> float:
     return number
 
 
-def _non_empty_text(name: str, value: Any) -> str:
-    if not isinstance(value, str) or value == "":
-        raise ConfigError(f"variable {name} must be a non-empty string, got {value!r}")
-    return value
+
+
+def event_names(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """The exposure event names of a parsed ``exp_exposure_event_name``, as a tuple."""
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def parse_srm_weights(name: str, value: Any) -> dict[str, dict[str, float]]:
@@ -113,7 +115,8 @@ def _srm_weights_text(name: str, value: Any) -> str:
 
 
 def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "", minimum: float = 0) -> Any:
-    """A variable field: ``kind`` is ``text``, ``int``, ``number`` or ``weights`` (JSON text);
+    """A variable field: ``kind`` is ``text``, ``names`` (one event name or several), ``int``,
+    ``number`` or ``weights`` (JSON text);
     ``maximum`` and ``minimum`` bound numbers."""
     return field(default=default, metadata={"kind": kind, "maximum": maximum, "minimum": minimum, "doc": doc})
 
@@ -122,6 +125,8 @@ def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
     kind, maximum = f.metadata["kind"], f.metadata["maximum"]
     if kind == "text":
         return _non_empty_text(f.name, value)
+    if kind == "names":
+        return parse_event_names(f.name, value)
     if kind == "weights":
         return _srm_weights_text(f.name, value)
     if kind == "int":
@@ -140,8 +145,9 @@ class Variables:
     Each field declares its type and bound; every value, from any source, passes the same check.
     """
 
-    exp_exposure_event_name: str = variable(
-        "experiment_viewed", "text", doc="event_name of exposure events (exact, case-sensitive)")
+    exp_exposure_event_name: str | tuple[str, ...] = variable(
+        "experiment_viewed", "names",
+        doc="event_name of exposure events (exact, case-sensitive); a list of names counts each as an exposure")
     exp_allow_pre_assignment_exposure_grace_minutes: int = variable(
         5, "int", MAX_GRACE_MINUTES,
         doc="an exposure up to this many minutes before assigned_at still counts as post-assignment")
@@ -187,7 +193,14 @@ class Variables:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _parse_variable(f, getattr(self, f.name))
+            parsed = _parse_variable(f, getattr(self, f.name))
+            if f.metadata["kind"] == "names":  # a list given in Python becomes a tuple
+                object.__setattr__(self, f.name, parsed)
+
+    @property
+    def exposure_event_names(self) -> tuple[str, ...]:
+        """``exp_exposure_event_name`` as a tuple of one or more names."""
+        return event_names(self.exp_exposure_event_name)
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -230,20 +243,7 @@ def parse_var_options(options: list[str] | tuple[str, ...]) -> dict[str, str]:
 # Default column mapping: canonical column -> SQL expression (DuckDB dialect) over the source.
 # The two ids are read from the JSON text in ``properties``; invalid JSON yields null, so the
 # event is kept and labelled missing_experiment_id by the staging model.
-DEFAULT_EVENT_MAPPING: dict[str, str] = {
-    "event_id": "event_id",
-    "event_name": "event_name",
-    "unit_id": "unit_id",
-    "event_ts": "event_ts",
-    "properties": "properties",
-    "experiment_id": "case when json_valid(properties) then json_extract_string(properties, '$.experiment_id') end",
-    "variation_id": "case when json_valid(properties) then json_extract_string(properties, '$.variation_id') end",
-}
 DEFAULT_ASSIGNMENT_MAPPING: dict[str, str] = {name: name for name in ASSIGNMENT_COLUMNS}
-# Optional canonical event columns: absent from fct_events unless mapped. ``ingested_at`` (when
-# the warehouse received the event) lets ``expguard diagnose`` measure ingestion lag; no model
-# reads it.
-OPTIONAL_EVENT_COLUMNS: tuple[str, ...] = ("ingested_at",)
 
 
 @dataclass(frozen=True)
@@ -256,10 +256,45 @@ class ColumnMapping:
 
     expressions: Mapping[str, str]
     defaults: Mapping[str, str]
+    # Columns whose expression reads ``properties`` as the mapped properties (JSON text), as the
+    # default id expressions do: a preset's [from_properties] entries, unless overridden.
+    from_properties: frozenset[str] = frozenset()
+    preset: str | None = None
+    # A preset's columns with several expressions: the first whose source columns exist is used.
+    alternatives: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
-    def for_events(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
-        return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events", OPTIONAL_EVENT_COLUMNS)
+    def for_events(cls, overrides: Mapping[str, Any] | None = None, preset: str | None = None) -> "ColumnMapping":
+        """The events mapping: the defaults, then the preset's expressions, then ``overrides``."""
+        if preset is None:
+            return cls._build(DEFAULT_EVENT_MAPPING, overrides or {}, "events", OPTIONAL_EVENT_COLUMNS)
+        from .presets import get_preset
+
+        chosen = get_preset(preset)
+        mapping = cls._build(DEFAULT_EVENT_MAPPING, {**chosen.columns, **(overrides or {})}, "events", OPTIONAL_EVENT_COLUMNS)
+        reading = frozenset(name for name in chosen.from_properties if name not in (overrides or {}))
+        alternatives = {name: choices for name, choices in chosen.alternatives.items() if name not in (overrides or {})}
+        return dataclasses.replace(mapping, from_properties=reading, preset=chosen.name, alternatives=alternatives)
+
+    def for_columns(self, available: Any, columns_of: Any) -> "ColumnMapping":
+        """This mapping with each of a preset's alternatives settled for a source: the first
+        expression all of whose columns (``columns_of(expression, name)``) are among
+        ``available`` (case-insensitive), else the first, whose missing column is then named."""
+        if not self.alternatives:
+            return self
+        present = {name.lower() for name in available}
+        expressions = dict(self.expressions)
+        for name, choices in self.alternatives.items():
+            usable = [c for c in choices if all(used.lower() in present for used in columns_of(c, name))]
+            expressions[name] = usable[0] if usable else choices[0]
+        return dataclasses.replace(self, expressions=expressions, alternatives={})
+
+    def reads_properties(self, name: str) -> bool:
+        """Whether ``properties`` in this column's expression means the mapped properties' JSON
+        text (the default ids, and a preset's [from_properties] columns)."""
+        if name in self.from_properties:
+            return True
+        return name in ("experiment_id", "variation_id") and self.is_default(name)
 
     @classmethod
     def for_assignments(cls, overrides: Mapping[str, Any] | None = None) -> "ColumnMapping":
@@ -354,7 +389,7 @@ class Source:
             return cls.parse(value)
         if not isinstance(value, dict):
             raise ConfigError(f"[{what}] must be a table with path or table, got {value!r}")
-        allowed = {"path", "table", "database", "format", "columns"}
+        allowed = {"path", "table", "database", "format", "columns", "preset"}
         unknown = sorted(set(value) - allowed)
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r} in [{what}]; known: {', '.join(sorted(allowed))}")
@@ -478,6 +513,10 @@ def load_project(path: str | Path) -> dict[str, Any]:
                 if not isinstance(section["columns"], dict):
                     raise ConfigError(f"[{what}.columns] must be a table of column = expression")
                 result[f"{what}_columns"] = section["columns"]
+            if isinstance(section, dict) and "preset" in section:
+                if what != "events":
+                    raise ConfigError("preset is a key of [events] (an event export's shape), not of [assignments]")
+                result["events_preset"] = section["preset"]
     if "vars" in data:
         if not isinstance(data["vars"], dict):
             raise ConfigError("[vars] must be a table of name = value")
@@ -522,8 +561,12 @@ def build_config(
     vars: Mapping[str, Any] | None = None,
     engine: Mapping[str, Any] | None = None,
     output: Mapping[str, Any] | None = None,
+    events_preset: str | None = None,
 ) -> RunConfig:
-    """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`."""
+    """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`.
+
+    ``events_preset`` names a source preset (:mod:`expguard.presets`); ``events_columns`` and
+    ``vars`` given beside it win over its mapping and event names."""
     if events is None or assignments is None:
         missing = "events" if events is None else "assignments"
         raise ConfigError(f"no {missing} input given (use --{missing} PATH or [{missing}] in expguard.toml)")
@@ -535,12 +578,22 @@ def build_config(
     return RunConfig(
         events=events,
         assignments=assignments,
-        event_mapping=ColumnMapping.for_events(events_columns),
+        event_mapping=ColumnMapping.for_events(events_columns, events_preset),
         assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
-        variables=Variables().with_values(vars or {}),
+        variables=preset_variables(events_preset, vars),
         engine=EngineSettings(**(engine or {})),
         outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
     )
+
+
+def preset_variables(events_preset: str | None, vars: Mapping[str, Any] | None) -> Variables:
+    """The variables: the preset's exposure event name(s), then ``vars``, which win."""
+    values = dict(vars or {})
+    if events_preset is not None:
+        from .presets import get_preset
+
+        values.setdefault("exp_exposure_event_name", get_preset(events_preset).exposure_event_name)
+    return Variables().with_values(values)
 
 
 DEFAULT_PROJECT = "expguard.toml"
@@ -561,6 +614,7 @@ def config_from_options(
     database: str | None = None,
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    events_preset: str | None = None,
 ):
     """Merge the project file (if any, default ./expguard.toml) with the command-line options, which win."""
     settings: dict[str, Any] = {}
@@ -570,6 +624,8 @@ def config_from_options(
         settings["events"] = Source.parse(events, events_format)
     if assignments is not None:
         settings["assignments"] = Source.parse(assignments, assignments_format)
+    if events_preset is not None:
+        settings["events_preset"] = events_preset
     variables = dict(settings.get("vars", {}))
     variables.update(parse_var_options(var))
     settings["vars"] = variables

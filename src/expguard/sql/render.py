@@ -40,22 +40,44 @@ def bind_variables(tree: exp.Expression, variables: Mapping[str, Any]) -> exp.Ex
     """Replace each ``:name`` placeholder with the literal of ``variables[name]``.
 
     Inside an interval the number is bound as text (``interval '5' minute``), the form that
-    every target dialect reads.
+    every target dialect reads. In ``x in (:name)``, a list or tuple value is bound as one
+    literal per element (a plain value as one literal); anywhere else a list is refused.
 
     >>> import sqlglot
     >>> bind_variables(sqlglot.parse_one("select a - interval :g minute where e = :n", read="duckdb"),
     ...                {"g": 5, "n": "x"}).sql("duckdb")
     "SELECT a - INTERVAL '5' MINUTE WHERE e = 'x'"
+    >>> bind_variables(sqlglot.parse_one("select 1 where e in (:n)", read="duckdb"), {"n": ("a", "b's")}).sql("duckdb")
+    "SELECT 1 WHERE e IN ('a', 'b''s')"
     """
 
+    def value_of(node: exp.Placeholder) -> Any:
+        if node.name not in variables:
+            raise ConfigError(f"the SQL uses variable :{node.name}, which has no value")
+        return variables[node.name]
+
     def replace(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.In) and any(isinstance(e, exp.Placeholder) for e in node.expressions):
+            # ``x in (:names)``: a list or tuple becomes one literal per element, a scalar one literal.
+            items: list[exp.Expression] = []
+            for element in node.expressions:
+                value = value_of(element) if isinstance(element, exp.Placeholder) else None
+                if not isinstance(element, exp.Placeholder):
+                    items.append(element)
+                elif isinstance(value, (list, tuple)):
+                    if not value:
+                        raise ConfigError(f"variable :{element.name} is an empty list")
+                    items.extend(literal(item) for item in value)
+                else:
+                    items.append(literal(value))
+            node.set("expressions", items)  # in place: transform works on a copy of the caller's tree
+            return node
         if isinstance(node, exp.Placeholder):
-            name = node.name
-            if name not in variables:
-                raise ConfigError(f"the SQL uses variable :{name}, which has no value")
-            value = variables[name]
+            value = value_of(node)
             if isinstance(node.parent, exp.Interval) and isinstance(value, int):
                 return exp.Literal.string(str(value))
+            if isinstance(value, (list, tuple)):
+                raise ConfigError(f"variable :{node.name} holds several values; the SQL can read it only in `in (:{node.name})`")
             return literal(value)
         return node
 
@@ -214,6 +236,25 @@ def _spark_timestamp_ntz(node: exp.Expression) -> exp.Expression:
     return node
 
 
+def _spark_array_index(node: exp.Expression) -> exp.Expression:
+    """Spark: an array element by position is null past the end, as on DuckDB.
+
+    DuckDB's ``list[1]`` is null for an empty list (a GA4 ``event_params`` filter that finds no
+    key); Spark's ``array[0]`` raises in ANSI mode. ``TRY_ELEMENT_AT`` (1-based) gives null.
+
+    >>> import sqlglot
+    >>> _spark_array_index(sqlglot.parse_one("list_filter(a, p -> p.k = 'x')[1]", read="duckdb")).sql("spark")
+    "TRY_ELEMENT_AT(FILTER(a, p -> p.k = 'x'), 1)"
+    """
+    if not isinstance(node, exp.Bracket) or len(node.expressions) != 1 or node.args.get("safe"):
+        return node
+    index = node.expressions[0]
+    if not (isinstance(index, exp.Literal) and index.is_int):
+        return node
+    position = exp.Literal.number(int(index.this) + 1)
+    return exp.Anonymous(this="TRY_ELEMENT_AT", expressions=[node.this.copy(), position])
+
+
 # Applied in order, each over the whole tree. The text guard wraps TRY_CAST nodes, so it runs
 # before the pass that marks them safe.
 SPARK_TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
@@ -222,6 +263,7 @@ SPARK_TRANSFORMS: tuple[Callable[[exp.Expression], exp.Expression], ...] = (
     _spark_try_cast,
     _spark_epoch,
     _spark_timestamp_ntz,
+    _spark_array_index,
 )
 
 DIALECT_TRANSFORMS: dict[str, tuple[Callable[[exp.Expression], exp.Expression], ...]] = {

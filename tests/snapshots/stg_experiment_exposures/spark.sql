@@ -1,8 +1,8 @@
 /* stg_experiment_exposures */
-/* Grain: one row per event of fct_events whose event_name equals the exposure event name. */
+/* Grain: one row per event of fct_events whose event_name is one of the exposure event names. */
 /* Purpose: standardize exposure events; label (never drop) the rows that cannot be used. */
 /* Reads: fct_events (the canonical, typed view built from the column mapping). */
-/* Variables: exp_exposure_event_name. */
+/* Variables: exp_exposure_event_name (one name or a list, bound as literals). */
 /* Trimming removes U+0020 only: trim(x, ' ') means the same on every engine. */
 WITH exposure_events AS (
   SELECT
@@ -13,7 +13,7 @@ WITH exposure_events AS (
     variation_id
   FROM fct_events
   WHERE
-    event_name = 'experiment_viewed'
+    event_name IN ('experiment_viewed')
 ), standardized AS (
   SELECT
     CAST(event_id AS STRING) AS event_id,

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ...models.marts.fct_experiment_exposure_alerts import RULES, Point, baseline_alerts
-from ...settings.config import ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config
+from ...settings.config import (ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config,
+                                preset_variables)
 from ...core.errors import ConfigError
 from .checks import CHECK_FUNCTIONS, Context, days_text, exposure_rate
 from ...runner.pipeline import built_engine
@@ -262,7 +263,7 @@ def diagnose_inputs(experiment_id: str, events: str | Source | None = None, assi
                     date: dt.date | str | None = None, output_dir: str | None = None, database: str | None = None,
                     vars: Mapping[str, Any] | None = None, events_columns: Mapping[str, str] | None = None,
                     assignments_columns: Mapping[str, str] | None = None,
-                    engine: Mapping[str, Any] | None = None) -> Diagnosis:
+                    engine: Mapping[str, Any] | None = None, preset: str | None = None) -> Diagnosis:
     """``expguard.diagnose``: the Python form of ``expguard diagnose`` (see its docstring)."""
     if isinstance(date, str):
         try:
@@ -271,15 +272,16 @@ def diagnose_inputs(experiment_id: str, events: str | Source | None = None, assi
             raise ConfigError(f"date must be YYYY-MM-DD, got {date!r}") from None
     if events is not None and assignments is not None:
         config = build_config(events=events, assignments=assignments, events_columns=events_columns,
-                              assignments_columns=assignments_columns, vars=vars, engine=engine)
+                              assignments_columns=assignments_columns, vars=vars, engine=engine,
+                              events_preset=preset)
     else:
         source = Source.parse(events) if isinstance(events, str) else events
         if source is not None:
             source.resolved_format()
         config = RunConfig(events=source, assignments=None,  # type: ignore[arg-type]
-                           event_mapping=ColumnMapping.for_events(events_columns),
+                           event_mapping=ColumnMapping.for_events(events_columns, preset),
                            assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
-                           variables=Variables().with_values(vars or {}), engine=EngineSettings(**(engine or {})))
+                           variables=preset_variables(preset, vars), engine=EngineSettings(**(engine or {})))
     if (output_dir is not None or database is not None) and assignments is not None:
         raise ConfigError("assignments are not read with output_dir/database: the run's models hold them")
     return diagnose(config, experiment_id, date, output_dir=output_dir, database=database)

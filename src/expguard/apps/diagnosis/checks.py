@@ -124,13 +124,18 @@ def similarity(name: str, configured: str) -> float:
 
 
 def check_event_name(ctx: Context) -> CheckResult:
-    obs, configured = ctx.obs, ctx.variables.exp_exposure_event_name
+    obs, names = ctx.obs, ctx.variables.exposure_event_names
+    # Several configured names are one series: their events summed per day, shown by the first
+    # name (``a`` + 1 more); a look-alike is compared with the closest of them.
+    configured = names[0] if len(names) == 1 else f"{names[0]}` + `{'`, `'.join(names[1:])}"
     if obs.event_names is None:
         return CheckResult("event_name", SKIPPED, obs.events_note or "skipped", notes=[obs.events_note or ""])
     per_name: dict[str, dict[dt.date, tuple[int, int]]] = {}
     for row in obs.event_names:
         if row["event_name"] is not None and row["event_date"] is not None:
-            per_name.setdefault(row["event_name"], {})[row["event_date"]] = (row["events"], row["experiment_events"])
+            key = configured if row["event_name"] in names else row["event_name"]
+            before = per_name.setdefault(key, {}).get(row["event_date"], (0, 0))
+            per_name[key][row["event_date"]] = (before[0] + row["events"], before[1] + row["experiment_events"])
     days = sorted({d for series in per_name.values() for d in series if ctx.days.scanned(d)})
     mine = per_name.get(configured, {})
 
@@ -139,7 +144,7 @@ def check_event_name(ctx: Context) -> CheckResult:
         if name == configured:
             continue
         carried = sum(e for _, e in series.values())
-        score = similarity(name, configured)
+        score = max(similarity(name, one) for one in names)
         if carried or score >= NAME_SIMILARITY:
             reasons = (["similar_name"] if score >= NAME_SIMILARITY else []) + (["carries_experiment_id"] if carried else [])
             candidates.append({"event_name": name, "reasons": reasons, "similarity": score,
@@ -420,8 +425,8 @@ def check_raw_vs_deduped(ctx: Context) -> CheckResult:
     raw_names = {}
     if obs.event_names is not None:
         for row in obs.event_names:
-            if row["event_name"] == variables.exp_exposure_event_name and row["event_date"] is not None:
-                raw_names[row["event_date"]] = row["experiment_events"]
+            if row["event_name"] in variables.exposure_event_names and row["event_date"] is not None:
+                raw_names[row["event_date"]] = raw_names.get(row["event_date"], 0) + row["experiment_events"]
     # every day of the scanned window from the experiment's first exposure on: a day without any
     # exposure event is a day of the series too
     known = set(raw) | set(deduped)

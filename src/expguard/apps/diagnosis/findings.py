@@ -44,8 +44,9 @@ CAUSES: dict[str, Cause] = {
     )),
     "event_renamed": Cause("Exposure event renamed", (
         "Confirm the rename in the client's release notes or tracking plan",
-        "Set exp_exposure_event_name to the new name (--var exp_exposure_event_name=NEW), or restore the old name "
-        "in the client, and re-run: the renamed events are in the stream, so the exposures come back",
+        "Set exp_exposure_event_name to the new name (--var exp_exposure_event_name=NEW), or to both names across "
+        "the change (--var 'exp_exposure_event_name=[\"OLD\",\"NEW\"]'), or restore the old name in the client, and "
+        "re-run: the renamed events are in the stream, so the exposures come back",
     )),
     "event_renamed_partial": Cause("Exposure event renamed on part of the traffic", (
         "Find which platform or app version sends the new name (group its events by a platform property)",

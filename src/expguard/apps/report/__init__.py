@@ -70,6 +70,7 @@ def report(
     events_columns: Mapping[str, str] | None = None,
     assignments_columns: Mapping[str, str] | None = None,
     engine: Mapping[str, Any] | None = None,
+    preset: str | None = None,
 ) -> ReportResult:
     """Write the HTML report of a run to ``out`` and return what it holds.
 
@@ -85,6 +86,7 @@ def report(
         assignments: the assignment table to build from.
         experiments: only these experiments (all when empty).
         title: the page title (default: "expguard exposure report").
+        preset: the events are this tracking product's export (as for :func:`expguard.run`).
 
     Example (after ``expguard run ... --output-dir out/``)::
 
@@ -105,6 +107,7 @@ def report(
         from ...settings.config import build_config
 
         config = build_config(events=events, assignments=assignments, events_columns=events_columns,
-                              assignments_columns=assignments_columns, vars=vars, engine=engine)
+                              assignments_columns=assignments_columns, vars=vars, engine=engine,
+                              events_preset=preset)
         run = build_data(config)
     return write_report(run, out, experiments, title)

@@ -1,8 +1,8 @@
 -- stg_experiment_exposures
--- Grain: one row per event of fct_events whose event_name equals the exposure event name.
+-- Grain: one row per event of fct_events whose event_name is one of the exposure event names.
 -- Purpose: standardize exposure events; label (never drop) the rows that cannot be used.
 -- Reads: fct_events (the canonical, typed view built from the column mapping).
--- Variables: exp_exposure_event_name.
+-- Variables: exp_exposure_event_name (one name or a list, bound as literals).
 -- Trimming removes U+0020 only: trim(x, ' ') means the same on every engine.
 with
 
@@ -14,7 +14,7 @@ exposure_events as (
         experiment_id,
         variation_id
     from fct_events
-    where event_name = :exp_exposure_event_name
+    where event_name in (:exp_exposure_event_name)
 ),
 
 standardized as (

@@ -1,0 +1,43 @@
+/* stg_experiment_exposures */
+/* Grain: one row per event of fct_events whose event_name is one of the exposure event names. */
+/* Purpose: standardize exposure events; label (never drop) the rows that cannot be used. */
+/* Reads: fct_events (the canonical, typed view built from the column mapping). */
+/* Variables: exp_exposure_event_name (one name or a list, bound as literals). */
+/* Trimming removes U+0020 only: trim(x, ' ') means the same on every engine. */
+WITH exposure_events AS (
+  SELECT
+    event_id,
+    unit_id,
+    event_ts,
+    experiment_id,
+    variation_id
+  FROM fct_events
+  WHERE
+    event_name IN ('experiment_viewed', 'Experiment Viewed')
+), standardized AS (
+  SELECT
+    CAST(event_id AS TEXT) AS event_id,
+    NULLIF(TRIM(CAST(experiment_id AS TEXT), ' '), '') AS experiment_id,
+    NULLIF(TRIM(CAST(unit_id AS TEXT), ' '), '') AS unit_id,
+    NULLIF(TRIM(CAST(variation_id AS TEXT), ' '), '') AS variation_id,
+    CAST(event_ts AS TIMESTAMP) AS exposed_at
+  FROM exposure_events
+)
+SELECT
+  event_id,
+  experiment_id,
+  unit_id,
+  variation_id,
+  exposed_at,
+  CAST(exposed_at AS DATE) AS exposure_date,
+  CAST(CASE
+    WHEN experiment_id IS NULL
+    THEN 'missing_experiment_id'
+    WHEN unit_id IS NULL
+    THEN 'missing_unit_id'
+    WHEN variation_id IS NULL
+    THEN 'missing_variation_id'
+    WHEN exposed_at IS NULL
+    THEN 'missing_timestamp'
+  END AS TEXT) AS reject_reason
+FROM standardized
