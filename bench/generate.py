@@ -1,9 +1,9 @@
-"""Benchmark workloads: S = 1M, M = 10M, L = 50M events, built with ``expguard.generator``.
+"""Benchmark workloads: S = 1M, M = 10M, L = 50M events, built with ``expguard.apps.demo.generator``.
 
 Each scale is generated in seeded chunks of at most ``CHUNK_EVENTS`` events, one
 ``events-NN.parquet`` file per chunk, so that peak memory stays near that of one chunk
 (about 1.5 GiB for 5M events) whatever the scale. Every chunk is an independent
-``expguard.generator.generate`` call (seed ``SEED * 1000 + chunk``) over the same 20
+``expguard.apps.demo.generator.generate`` call (seed ``SEED * 1000 + chunk``) over the same 20
 experiments and the same 60 days, with its own population of units: unit ids are
 renamed ``u_N`` -> ``uC_N`` (C = chunk number) and event ids ``evt_N`` -> ``evtC_N``, so
 (experiment_id, unit_id) stays unique in the assignments across chunks and no two

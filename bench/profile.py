@@ -106,7 +106,7 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
     inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
     lines.append(f"| sources and views | {t} | |")
     # The contracts as a run checks them: the row checks in one scan first, the uniqueness from
-    # the validation model's row count after the models (expguard.pipeline.contracts_checked).
+    # the validation model's row count after the models (expguard.runner.pipeline.contracts_checked).
     t = Clock()
     contracts.check_assignments(engine, contracts.ROW_CHECKS)
     lines.append(f"| contracts: row checks | {t} | |")

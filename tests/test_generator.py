@@ -1,4 +1,4 @@
-"""Tests for the synthetic data generator (expguard.generator)."""
+"""Tests for the synthetic data generator (expguard.apps.demo.generator)."""
 from __future__ import annotations
 
 import datetime as dt

@@ -2,7 +2,7 @@
 models, column for column, value for value (SPEC: "the same input gives identical values on
 every engine").
 
-Each run feeds both engines one dataset that mixes generated data (``expguard.generator``) with
+Each run feeds both engines one dataset that mixes generated data (``expguard.apps.demo.generator``) with
 hand-made adversarial cases, each case in its own experiment or unit so that a difference names
 the rule it breaks: ties on ``exposed_at`` with and without ``event_id``, window bounds to the
 microsecond, padded ids, numeric and invalid JSON, time-zone-aware and ISO-text timestamps,

@@ -1,4 +1,4 @@
-"""The Python-model mechanism (expguard.pymodels), the monitoring variables, and their docs."""
+"""The Python-model mechanism (expguard.models.python, expguard.models.registry), the monitoring variables, and their docs."""
 
 from __future__ import annotations
 
@@ -14,9 +14,8 @@ import pytest
 from expguard.settings.config import ConfigError, EngineSettings, Variables
 from expguard.core.constants import ALERT_TYPES, FCT_ALERTS, FCT_SRM, MONITORING_MODELS, SRM_STAGES, SRM_STATUSES
 from expguard.engines import create_engine
-from expguard.models.registry import load_models
 from expguard.models.python import PythonModel, python_model, read_inputs
-from expguard.models.registry import python_models
+from expguard.models.registry import load_models, python_models
 from expguard.engines.rows import arrow_schema, rows_to_arrow
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -27,9 +27,16 @@ SPEC_COLUMNS = dict(zip(CORE_MODELS, (STG_COLUMNS, DEDUPED_COLUMNS, VALIDATION_C
 
 # Each example runs the whole pipeline (0.1-0.4 s), so the example counts are kept small; the
 # equality with the reference implies the single-run invariants, so those get fewer examples.
-TWO_RUNS = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-THOROUGH = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# A profile with fewer examples caps them (``--hypothesis-profile=fast``, see tests/conftest.py).
+
+
+def examples(count: int) -> int:
+    return min(count, settings.default.max_examples)
+
+
+TWO_RUNS = settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+THOROUGH = settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 US = dt.timedelta(microseconds=1)
 MIN = dt.timedelta(minutes=1)

@@ -48,7 +48,7 @@ class Engine(abc.ABC):
     #: Whether ``json_extract_string(json, [path, ...])`` reads several paths in one parse.
     json_path_lists: bool = False
     #: Whether ``make_timestamp(epoch_us(t))`` turns a zoned timestamp into the UTC one without
-    #: zone, as the cast does in a UTC session (see ``inputs.to_utc_timestamp``).
+    #: zone, as the cast does in a UTC session (see ``inputs.views.to_utc_timestamp``).
     epoch_micros: bool = False
 
     def __init__(self, settings: EngineSettings) -> None:
