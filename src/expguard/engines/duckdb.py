@@ -41,7 +41,9 @@ def category(type_name: str) -> str:
     ('timestamptz', 'integer', 'nested')
     """
     t = type_name.upper()
-    if t in ("VARCHAR", "JSON") or t.startswith("VARCHAR"):
+    if t == "JSON":
+        return base.JSON
+    if t == "VARCHAR" or t.startswith("VARCHAR"):
         return base.STRING
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return base.TIMESTAMPTZ
