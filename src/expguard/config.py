@@ -338,6 +338,10 @@ class Source:
         for ext, fmt in _FORMATS.items():
             if name.endswith(ext):
                 return fmt
+        from .engines.files import expands, list_files
+
+        if expands(self.path):  # a folder, or a glob without an extension: from its files' names
+            return list_files(self.path).format
         raise ConfigError(
             f"cannot tell the format of {self.path!r} from its name; "
             f"use a .parquet, .csv or .jsonl name, or give the format ({', '.join(FORMATS)})"
