@@ -367,7 +367,12 @@ class Source:
         source = cls(
             path=value.get("path"), table=value.get("table"), database=value.get("database"), format=value.get("format")
         )
-        source.resolved_format()
+        from .engines.files import format_of_name
+
+        if source.format or source.path is None or format_of_name(source.path):
+            source.resolved_format()
+        # else a folder or glob: its files tell the format once the path is resolved against
+        # the project file's folder (build_config)
         return source
 
 
