@@ -14,6 +14,7 @@ Each comparison runs both sides on the same engine and compares every core model
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
 import json
 import os
@@ -131,12 +132,10 @@ def test_epoch_integers_in_csv_times_are_epochs(tmp_path, engine):
 
     def csv(path: Path, rows: list[dict], column: str) -> Path:
         rows = mixed_times(rows, column)
-        header = list(rows[0])
-        lines = [",".join(header)]
-        for row in rows:
-            cells = [json.dumps(json.dumps(v)) if isinstance(v, dict) else str(v) for v in row.values()]
-            lines.append(",".join(cells))
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv_module.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: json.dumps(v) if isinstance(v, dict) else v for k, v in row.items()} for row in rows)
         return path
 
     canonical = run(tmp_path, "uniform", jsonl(tmp_path / "events.jsonl", uniform(events)),
