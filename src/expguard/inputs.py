@@ -11,14 +11,18 @@ timestamp (no zone)       taken as UTC, as is
 timestamp with time zone  converted to UTC
 date                      midnight UTC
 text                      ISO-8601, with or without an offset (none means UTC);
-                          text that does not parse becomes null (a labelled reject)
+                          text that does not parse becomes null (a labelled reject);
+                          digits only: the integer they spell (below), a decimal
+                          number: epoch seconds (CSV epochs, mixed JSON on Spark)
 integer                   epoch seconds below 1e11, milliseconds below 1e14,
                           microseconds above (by each value's magnitude)
 float                     epoch seconds
 ========================  ==========================================================
 
 Ids of any scalar type become their text (``7`` -> ``"7"``); a nested ``properties`` value
-(a JSON-lines object read as a struct) is turned back into JSON text.
+(a JSON-lines object read as a struct) is turned back into JSON text. A JSON-lines column of
+mixed types (DuckDB's JSON type: ``"u1"`` in one line, ``42`` in another) is read as each
+value's text first (``u1``, ``42``), then by the rules above, as Spark reads such a column.
 """
 
 from __future__ import annotations
