@@ -201,6 +201,8 @@ def test_hive_partitioned_parquet_folder_gives_the_models_of_the_single_file(tmp
     assert run(tmp_path, "folder", lake, assignments_file, engine) == canonical
     # a glob without extension, matching the folder
     assert run(tmp_path, "glob", tmp_path / "lake" / "ev*", assignments_file, engine) == canonical
+    # a recursive glob: what its wildcards match under _temporary/ is skipped too
+    assert run(tmp_path, "deep", tmp_path / "lake" / "events" / "**" / "*.parquet", assignments_file, engine) == canonical
     # the partition column in the mapping: the experiment id only in the folder names
     bare = write_lake(tmp_path / "bare" / "events", events, "parquet", drop_experiment=True)
     mapped = run(tmp_path, "mapped", bare, assignments_file, engine, events_columns={"experiment_id": "experiment"})

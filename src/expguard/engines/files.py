@@ -115,9 +115,12 @@ def list_files(path: str, fmt: str | None = None) -> SourceFiles:
             raise InputError(f"no file matches {path!r}")
         candidates = []
         for match in matches:
+            # the parts the wildcards matched: lake/*/*.parquet skips lake/_temporary/x.parquet
+            if any(_hidden(part) for part in os.path.relpath(match, base).split(os.sep) if part != os.pardir):
+                continue
             if os.path.isdir(match):
                 candidates += _walk(match)
-            elif not _hidden(os.path.basename(match)):
+            else:
                 candidates.append(match)
     else:
         if not os.path.exists(path):
