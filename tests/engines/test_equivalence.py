@@ -346,7 +346,10 @@ def test_csv_text_timestamps_and_ids(tmp_path):
     assert_same_models(outputs)
     stg = {r["event_id"]: r for r in outputs["spark"]["stg_experiment_exposures"].to_pylist()}
     assert stg["ts4"]["exposed_at"] == dt.datetime(2026, 3, 1, 12)
-    assert stg["ts13"]["reject_reason"] == "missing_timestamp"  # "2026": DuckDB does not read it
+    # Digits only are an epoch by the integer rule (issue 14): "2026" is 2026 s after the epoch.
+    assert stg["ts13"]["exposed_at"] == dt.datetime(1970, 1, 1, 0, 33, 46)
+    assert stg["ts23"]["exposed_at"] == dt.datetime(2026, 3, 1, 12)  # "1772366400"
+    assert stg["ts21"]["reject_reason"] == "missing_timestamp"  # "not a time"
     assert stg["multi\nline"]["unit_id"] == "007"
 
 

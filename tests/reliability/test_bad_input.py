@@ -99,7 +99,31 @@ ERRORS: dict[str, tuple[Callable[[Path], dict], str]] = {
     "negative variable": (lambda d: {"extra": ("--var", "exp_exposure_max_days_after_assignment=-1")}, "non-negative integer"),
     "fractional variable": (lambda d: {"extra": ("--var", "exp_allow_pre_assignment_exposure_grace_minutes=1.5")}, "non-negative integer"),
     "unknown variable": (lambda d: {"extra": ("--var", "exp_max_days=3")}, "unknown variable"),
+    # issue 14: empty inputs, folders and globs, mapping syntax
+    "empty json lines file": (lambda d: {"events": write(d / "e.jsonl", b"")}, "cannot read '" + "{d}/e.jsonl': empty"),
+    "empty csv file": (lambda d: {"assignments": write(d / "a.csv", b"")}, "cannot read '" + "{d}/a.csv': empty"),
+    "empty folder": (lambda d: {"events": folder(d / "events")}, "cannot read '" + "{d}/events': empty"),
+    "folder of _SUCCESS and hidden files": (lambda d: {"events": folder(d / "events", _SUCCESS=b"", **{".e.parquet.crc": b"x"})}, "': empty"),
+    "glob without extension matching nothing": (lambda d: {"events": d / "events*"}, "no file matches"),
+    "folder mixing formats": (lambda d: {"events": folder(d / "events", **{"a.parquet": events_table(), "b.csv": "event_id\n1\n"})}, "several formats (csv: b.csv; parquet: a.parquet)"),
+    "folder of unknown files": (lambda d: {"events": folder(d / "events", part0=b"x")}, "cannot tell the format"),
+    "mapping with $": (lambda d: {"extra": project(d, "event_id = 'properties.$insert_id'")}, "events column mapping event_id = 'properties.$insert_id' is not a valid SQL expression"),
+    "mapping with a space": (lambda d: {"extra": project(d, "experiment_id = 'properties.Experiment name'")}, 'quote names with spaces or $: properties."Experiment name"'),
+    "mapping with a syntax error": (lambda d: {"extra": project(d, "unit_id = 'coalesce(user_id,'")}, "unit_id = 'coalesce(user_id,' is not a valid SQL expression"),
 }
+
+
+def folder(path: Path, **files) -> Path:
+    path.mkdir()
+    for name, content in files.items():
+        write(path / name, content)
+    return path
+
+
+def project(d: Path, mapping: str) -> tuple[str, str]:
+    """--project with an [events.columns] mapping (the CLI's paths win for the inputs)."""
+    text = f"[events]\npath = 'e.parquet'\n[events.columns]\n{mapping}\n[assignments]\npath = 'a.parquet'\n"
+    return ("--project", str(write(d / "expguard.toml", text)))
 
 
 @pytest.mark.parametrize("case", sorted(ERRORS))
@@ -111,7 +135,7 @@ def test_bad_input_stops_with_one_clear_line(case, tmp_path, good_outputs):
     spec = make(data)
     result, _ = run_case(tmp_path, good_outputs, spec.get("events"), spec.get("assignments"), spec.get("extra", ()))
     assert result.returncode == 2, f"{case}: expected an error, got exit 0"
-    assert expected in result.stderr, result.stderr
+    assert expected.replace("{d}", str(data)) in result.stderr, result.stderr
 
 
 # Source presets and lists of exposure event names: the same one-line errors, outputs unchanged.
@@ -251,3 +275,26 @@ def test_epoch_milliseconds_in_json_lines(tmp_path, good_outputs):
             "properties": P}
     out = run_ok(tmp_path, good_outputs, write(tmp_path / "e.jsonl", json.dumps(line) + "\n"))
     assert staging(out)[0]["exposed_at"] == T + dt.timedelta(minutes=1)
+
+
+def test_epoch_integers_in_csv_time_columns_are_epochs(tmp_path, good_outputs):
+    # CSV columns are text: digits-only times are epochs by the integer magnitude rule, not rejects.
+    events = write(tmp_path / "e.csv", "event_id,event_name,unit_id,event_ts,properties\n"
+                   f'e1,experiment_viewed,1,1767268860,"{P.replace(chr(34), 2 * chr(34))}"\n'
+                   f'e2,experiment_viewed,2,1767268860000,"{P.replace(chr(34), 2 * chr(34))}"\n')
+    assignments = write(tmp_path / "a.csv", "experiment_id,unit_id,variation_id,assigned_at\n"
+                        "x,1,a,1767268800000000\nx,2,a,1767268800\n")
+    out = run_ok(tmp_path, good_outputs, events, assignments)
+    assert [(r["event_id"], r["exposed_at"], r["reject_reason"]) for r in staging(out)] == [
+        ("e1", T + dt.timedelta(minutes=1), None), ("e2", T + dt.timedelta(minutes=1), None)]
+    assert {u: r["exposure_status"] for u, r in validation(out).items()} == {"1": "valid", "2": "valid"}
+
+
+def test_json_lines_mixing_text_and_number_ids_and_times(tmp_path, good_outputs):
+    # "unit_id": "1" next to "unit_id": 2, an ISO time next to an epoch: text ids, one time rule.
+    lines = [{"event_id": "e1", "event_name": "experiment_viewed", "unit_id": "1", "event_ts": "2026-01-01T12:01:00Z", "properties": P},
+             {"event_id": 2, "event_name": "experiment_viewed", "unit_id": 2, "event_ts": 1767268860000, "properties": P}]
+    out = run_ok(tmp_path, good_outputs, write(tmp_path / "e.jsonl", "".join(json.dumps(line) + "\n" for line in lines)))
+    assert [(r["event_id"], r["unit_id"], r["exposed_at"]) for r in staging(out)] == [
+        ("2", "2", T + dt.timedelta(minutes=1)), ("e1", "1", T + dt.timedelta(minutes=1))]
+    assert {u: r["exposure_status"] for u, r in validation(out).items()} == {"1": "valid", "2": "valid"}

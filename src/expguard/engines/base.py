@@ -36,6 +36,9 @@ STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTH
     "null",
     "other",
 )
+#: JSON values of mixed types (DuckDB's JSON type: a JSON-lines column holding both strings and
+#: numbers); the input layer reads each value's text (``"u1"`` -> ``u1``, ``42`` -> ``42``).
+JSON = "json"
 
 
 class Engine(abc.ABC):

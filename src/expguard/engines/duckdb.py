@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import glob
 import shutil
 import tempfile
 from pathlib import Path
@@ -17,6 +16,7 @@ from ..sql.render import bind_variables
 from ..settings.config import EngineSettings, Source
 from ..core.errors import EngineError, InputError
 from ..core.faults import checkpoint
+from ..core import files
 from . import base
 from .base import Engine
 
@@ -25,12 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from .rows import Columns
 
+# :path is a file, or the list of files of a folder or glob (see files.py); :hive reads their
+# Hive partition folders (dt=2026-03-01/) as columns, for a folder or glob only, as Spark does.
 _READERS = {
-    "parquet": "select * from read_parquet(:path, union_by_name = true)",
+    "parquet": "select * from read_parquet(:path, union_by_name = true, hive_partitioning = :hive)",
     # CSV columns are read as text so that ids keep their exact spelling ("007" stays "007");
     # the input layer parses timestamps from that text.
-    "csv": "select * from read_csv(:path, header = true, all_varchar = true, union_by_name = true)",
-    "json": "select * from read_json(:path, format = 'auto', union_by_name = true)",
+    "csv": "select * from read_csv(:path, header = true, all_varchar = true, union_by_name = true, hive_partitioning = :hive)",
+    "json": "select * from read_json(:path, format = 'auto', union_by_name = true, hive_partitioning = :hive)",
 }
 
 
@@ -41,7 +43,9 @@ def category(type_name: str) -> str:
     ('timestamptz', 'integer', 'nested')
     """
     t = type_name.upper()
-    if t in ("VARCHAR", "JSON") or t.startswith("VARCHAR"):
+    if t == "JSON":
+        return base.JSON
+    if t == "VARCHAR" or t.startswith("VARCHAR"):
         return base.STRING
     if t in ("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"):
         return base.TIMESTAMPTZ
@@ -132,10 +136,14 @@ class DuckDBEngine(Engine):
                 )
             return exp.select("*").from_(table)
         path = str(source.path)
-        if "://" not in path and not glob.glob(path, recursive=True):
-            raise InputError(f"no file matches {path!r}")
-        query = sqlglot.parse_one(_READERS[source.resolved_format()], read="duckdb")
-        return bind_variables(query, {"path": path})
+        fmt = source.resolved_format()
+        if files.is_remote(path):
+            return bind_variables(sqlglot.parse_one(_READERS[fmt], read="duckdb"), {"path": path, "hive": False})
+        found = files.list_files(path, fmt)
+        query = sqlglot.parse_one(_READERS[found.format], read="duckdb")
+        if found.base is None:
+            return bind_variables(query, {"path": found.files[0], "hive": False})
+        return bind_variables(query, {"path": list(found.files), "hive": True})
 
     def register_source(self, name: str, source: Source) -> None:
         query = self.source_query(source)

@@ -16,7 +16,6 @@ pyspark is imported inside this module's functions only, so a DuckDB-only instal
 
 from __future__ import annotations
 
-import glob
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ from sqlglot import exp
 
 from ..settings.config import EngineSettings, Source
 from ..core.errors import EngineError, InputError
+from ..core import files
 from . import base
 from .base import Engine
 
@@ -310,23 +310,25 @@ class SparkEngine(Engine):
         return exp.to_identifier(name).sql("spark")
 
     # -- inputs ------------------------------------------------------------------------------
-    def _paths(self, source: Source) -> list[str]:
+    def _paths(self, source: Source) -> tuple[list[str], str | None]:
+        """The files to read (as DuckDB reads them, see files.py), and the folder Hive
+        partitions start at (Spark's ``basePath``), for a folder or a glob."""
         path = str(source.path)
-        if "://" in path:
-            return [path]
-        # A folder (a dataset Spark wrote: events.parquet/part-*.parquet) is read whole.
-        matches = sorted(glob.glob(path, recursive=True))
-        if not matches:
-            raise InputError(f"no file matches {path!r}")
+        if files.is_remote(path):
+            return [path], None
+        found = files.list_files(path, source.resolved_format())
         # file:// plus the plain absolute path: Hadoop parses it (a URI would be %-encoded twice).
-        return ["file://" + os.path.abspath(p) for p in matches]
+        paths = ["file://" + os.path.abspath(p) for p in found.files]
+        return paths, None if found.base is None else "file://" + os.path.abspath(found.base)
 
     def _read(self, source: Source) -> Any:
         if source.table is not None:
             return self._read_table(source)
-        paths = self._paths(source)
+        paths, base_path = self._paths(source)
         fmt = source.resolved_format()
         reader = self.spark.read
+        if base_path is not None:
+            reader = reader.option("basePath", base_path)
         if fmt == "parquet":
             try:
                 frame = reader.option("mergeSchema", "true").parquet(*paths)
@@ -335,7 +337,7 @@ class SparkEngine(Engine):
             except self._errors as error:
                 if "TIMESTAMP(NANOS" not in str(error):
                     raise
-                return self._read_parquet_nanos(source, paths)
+                return self._read_parquet_nanos(source, paths, base_path)
         if fmt == "csv":
             options = dict(_CSV_OPTIONS, sep=self._delimiter(source, paths))
             return reader.options(**options).csv(paths)
@@ -375,7 +377,8 @@ class SparkEngine(Engine):
         DuckDB sniffs the dialect; this reads the first line of the first local file.
         """
         name = str(source.path).lower().removesuffix(".gz").removesuffix(".zst")
-        if name.endswith(".tsv"):
+        first_name = paths[0].lower().removesuffix(".gz").removesuffix(".zst")
+        if name.endswith(".tsv") or first_name.endswith(".tsv"):
             return "\t"
         first = paths[0]
         if not first.startswith("file:") or first.endswith((".gz", ".zst")):
@@ -389,7 +392,7 @@ class SparkEngine(Engine):
         best = max(_DELIMITERS, key=lambda d: (counts[d], d == ","))
         return best if counts[best] else ","
 
-    def _read_parquet_nanos(self, source: Source, paths: list[str]) -> Any:
+    def _read_parquet_nanos(self, source: Source, paths: list[str], base_path: str | None = None) -> Any:
         """Parquet with nanosecond timestamps (pandas' default): Spark reads them as longs only.
 
         Each such column becomes TIMESTAMP_NTZ, rounded to the microsecond half away from zero,
@@ -402,18 +405,19 @@ class SparkEngine(Engine):
                 f"{source.describe()!r} has nanosecond timestamps, which Spark cannot read; "
                 "write them as microseconds (pyarrow: coerce_timestamps='us')"
             )
-        files: list[str] = []
+        local_files: list[str] = []
         for path in paths:
             local = Path(path.removeprefix("file://"))
-            files += [str(f) for f in sorted(local.rglob("*.parquet"))] if local.is_dir() else [str(local)]
+            local_files += [str(f) for f in sorted(local.rglob("*.parquet"))] if local.is_dir() else [str(local)]
         nanos: list[str] = []
-        for file in files:
+        for file in local_files:
             for field in pq.read_schema(file):
                 if pa.types.is_timestamp(field.type) and field.type.unit == "ns" and field.name not in nanos:
                     nanos.append(field.name)
         self._set_conf("spark.sql.legacy.parquet.nanosAsLong", "true")
         try:
-            frame = self.spark.read.option("mergeSchema", "true").parquet(*paths)
+            reader = self.spark.read if base_path is None else self.spark.read.option("basePath", base_path)
+            frame = reader.option("mergeSchema", "true").parquet(*paths)
             columns = []
             for name in frame.columns:
                 ident = self._ident(name)

@@ -11,17 +11,23 @@ timestamp (no zone)       taken as UTC, as is
 timestamp with time zone  converted to UTC
 date                      midnight UTC
 text                      ISO-8601, with or without an offset (none means UTC);
-                          text that does not parse becomes null (a labelled reject)
+                          text that does not parse becomes null (a labelled reject);
+                          digits only: the integer they spell (below), a decimal
+                          number: epoch seconds (CSV epochs, mixed JSON on Spark)
 integer                   epoch seconds below 1e11, milliseconds below 1e14,
                           microseconds above (by each value's magnitude)
 float                     epoch seconds
 ========================  ==========================================================
 
 Ids of any scalar type become their text (``7`` -> ``"7"``); a nested ``properties`` value
-(a JSON-lines object read as a struct) is turned back into JSON text.
+(a JSON-lines object read as a struct) is turned back into JSON text. A JSON-lines column of
+mixed types (DuckDB's JSON type: ``"u1"`` in one line, ``42`` in another) is read as each
+value's text first (``u1``, ``42``), then by the rules above, as Spark reads such a column.
 """
 
 from __future__ import annotations
+
+import re
 
 import sqlglot
 from sqlglot import exp
@@ -38,26 +44,73 @@ RAW_ASSIGNMENTS = "expguard_raw_assignments"
 _FORBIDDEN = (exp.Query, exp.DDL, exp.DML, exp.Command, exp.Transaction)
 
 
+_PLAIN_NAME = re.compile(r"[^\W\d]\w*")
+_DOTTED_NAMES = re.compile(r"[^()\[\]'\",;+*/<>=!|:-]+")
+
+
+def _mapping_error(what: str, column: str, text: str, reason: str) -> ConfigError:
+    """One line naming the mapping key, its expression and why it is refused, with the
+    expression's names quoted as a hint when it reads as a dotted name."""
+    hint = ' in double quotes, e.g. "Experiment name"'
+    if _DOTTED_NAMES.fullmatch(text.strip()):
+        parts = [part.strip() for part in text.strip().split(".")]
+        hint = ": " + ".".join(part if _PLAIN_NAME.fullmatch(part) else '"' + part.replace('"', '""') + '"' for part in parts)
+    return ConfigError(
+        f"{what} column mapping {column} = {text!r} is not a valid SQL expression: {reason}; "
+        f"quote names with spaces or ${hint}"
+    )
+
+
+def _parser_reason(error: sqlglot.errors.SqlglotError) -> str:
+    """sqlglot's reason without its echo of the text and terminal colours."""
+    details = getattr(error, "errors", None) or []
+    if details and details[0].get("description"):
+        reason = re.sub(r"<class '[\w.]*?(\w+)'>", r"\1", details[0]["description"])
+        column = details[0].get("col")
+        return f"{reason} (at character {column})" if column else reason
+    return " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(error)).split())[:160]
+
+
 def parse_expression(text: str, column: str, what: str) -> exp.Expression:
-    """Parse one mapping expression; refuse statements, queries and several expressions.
+    """Parse one mapping expression; refuse statements, queries, several expressions, and
+    names that only parse by accident (``properties.$insert_id``, ``properties.Experiment name``).
 
     >>> parse_expression("coalesce(user_id, anonymous_id)", "unit_id", "events").sql()
     'COALESCE(user_id, anonymous_id)'
+    >>> parse_expression("properties.Experiment name", "experiment_id", "events")
+    Traceback (most recent call last):
+    ...
+    expguard.errors.ConfigError: events column mapping experiment_id = 'properties.Experiment name' is not a valid SQL expression: it reads as 'properties.Experiment' followed by the word 'name'; quote names with spaces or $: properties."Experiment name"
     """
     try:
         parsed = sqlglot.parse(text, read="duckdb")
     except sqlglot.errors.SqlglotError as error:
-        message = " ".join(str(error).split())[:160]
-        raise ConfigError(f"{what} column {column!r}: {text!r} is not a SQL expression ({message})") from None
+        raise _mapping_error(what, column, text, _parser_reason(error)) from None
     parsed = [p for p in parsed if p is not None]
     if len(parsed) != 1:
-        raise ConfigError(f"{what} column {column!r}: {text!r} must be a single SQL expression, not {len(parsed)} statements")
+        raise ConfigError(
+            f"{what} column mapping {column} = {text!r} must be a single SQL expression, not {len(parsed)} statements"
+        )
     tree = parsed[0]
+    if isinstance(tree, exp.Alias) and not tree.find(*_FORBIDDEN):
+        # ``properties.Experiment name``: sqlglot reads the space as an alias.
+        raise _mapping_error(
+            what, column, text, f"it reads as {tree.this.sql('duckdb')!r} followed by the word {tree.alias!r}"
+        )
     # An allow-list: a value expression (a column, literal, function, operator, case...), never
     # a statement (sqlglot parses DROP, ATTACH, SET, PRAGMA ... into other node types), an alias
     # or a query anywhere inside.
     if not isinstance(tree, exp.Condition) or isinstance(tree, exp.Alias) or tree.find(*_FORBIDDEN):
-        raise ConfigError(f"{what} column {column!r}: {text!r} must be an expression over the source's columns, not a query or statement")
+        raise ConfigError(
+            f"{what} column mapping {column} = {text!r} must be an expression over the source's columns, "
+            "not a query or statement"
+        )
+    # sqlglot accepts some names that neither DuckDB nor Spark read unquoted ($insert_id).
+    for node in tree.find_all(exp.Placeholder, exp.Identifier):
+        if isinstance(node, exp.Placeholder):
+            raise _mapping_error(what, column, text, f"{node.sql('duckdb')!r} is a parameter, not a name")
+        if not node.quoted and not _PLAIN_NAME.fullmatch(node.name):
+            raise _mapping_error(what, column, text, f"{node.name!r} is not a plain name")
     return tree
 
 
@@ -104,25 +157,30 @@ def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: st
         return _zoned_to_utc(value, epoch_micros)
     if category in (base.TIMESTAMP, base.DATE, base.NULL):
         return exp.cast(value, "timestamp")
+    if category == base.JSON:
+        value, category = _json_text(value), base.STRING
     if category == base.STRING:
-        # The cast, not the epoch path: DuckDB pushes a text-to-time cast into its CSV reader,
-        # where, taken twice (coalesce), it fails on unreadable text instead of giving null.
-        return exp.cast(exp.TryCast(this=value, to=exp.DataType.build("timestamptz")), "timestamp")
-    if category == base.INTEGER:
-        # Narrow every integer type to bigint first: a JSON-lines reader may type the column as
-        # a 128-bit integer, which the epoch functions do not take.
-        value = exp.cast(value, "bigint")
-        magnitude = exp.Abs(this=value.copy())
+        # Text of digits only (a CSV column of epochs, or a JSON-lines column mixing numbers
+        # and text, which Spark reads as text) is the number it spells, by the rules below.
+        # Other text: the cast, not the epoch path: DuckDB pushes a text-to-time cast into its
+        # CSV reader, where, taken twice (coalesce), it fails on unreadable text instead of
+        # giving null.
+        trimmed = exp.Trim(this=value.copy())
         return exp.Case(
             ifs=[
-                exp.If(this=exp.LT(this=magnitude, expression=exp.Literal.number(10**11)), true=exp.cast(exp.UnixToTime(this=value.copy()), "timestamp")),
                 exp.If(
-                    this=exp.LT(this=magnitude.copy(), expression=exp.Literal.number(10**14)),
-                    true=exp.UnixToTime(this=value.copy(), scale=exp.UnixToTime.MILLIS),
+                    this=exp.RegexpLike(this=trimmed, expression=exp.Literal.string(r"^-?[0-9]{1,18}$")),
+                    true=_epoch_integer(exp.TryCast(this=trimmed.copy(), to=exp.DataType.build("bigint"))),
+                ),
+                exp.If(
+                    this=exp.RegexpLike(this=trimmed.copy(), expression=exp.Literal.string(r"^-?[0-9]{1,11}\.[0-9]+$")),
+                    true=exp.cast(exp.UnixToTime(this=exp.TryCast(this=trimmed.copy(), to=exp.DataType.build("double"))), "timestamp"),
                 ),
             ],
-            default=exp.UnixToTime(this=value.copy(), scale=exp.UnixToTime.MICROS),
+            default=exp.cast(exp.TryCast(this=value, to=exp.DataType.build("timestamptz")), "timestamp"),
         )
+    if category == base.INTEGER:
+        return _epoch_integer(value)
     if category == base.FLOAT:
         return exp.cast(exp.UnixToTime(this=value), "timestamp")
     raise ContractError(
@@ -130,7 +188,33 @@ def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: st
     )
 
 
+def _json_text(value: exp.Expression) -> exp.Expression:
+    """The text of a JSON value of any type: a string without its quotes, a number as written,
+    an object or array as its JSON text, null as null (``json_extract_string(v, '$')``)."""
+    return exp.JSONExtractScalar(this=value, expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
+
+
+def _epoch_integer(value: exp.Expression) -> exp.Expression:
+    """An epoch integer by magnitude: seconds below 1e11, milliseconds below 1e14, else microseconds."""
+    # Narrow every integer type to bigint first: a JSON-lines reader may type the column as
+    # a 128-bit integer, which the epoch functions do not take.
+    value = exp.cast(value, "bigint")
+    magnitude = exp.Abs(this=value.copy())
+    return exp.Case(
+        ifs=[
+            exp.If(this=exp.LT(this=magnitude, expression=exp.Literal.number(10**11)), true=exp.cast(exp.UnixToTime(this=value.copy()), "timestamp")),
+            exp.If(
+                this=exp.LT(this=magnitude.copy(), expression=exp.Literal.number(10**14)),
+                true=exp.UnixToTime(this=value.copy(), scale=exp.UnixToTime.MILLIS),
+            ),
+        ],
+        default=exp.UnixToTime(this=value.copy(), scale=exp.UnixToTime.MICROS),
+    )
+
+
 def _as_text(value: exp.Expression, category: str, column: str, what: str, type_name: str) -> exp.Expression:
+    if category == base.JSON:
+        return _json_text(value)
     if category == base.NESTED:
         raise ContractError(f"{what} column {column} has type {type_name}; expected text or a number")
     return exp.cast(value, "varchar")
@@ -153,6 +237,9 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
         kind, type_name = engine.describe(_projection({"properties": properties}, RAW_EVENTS).limit(0))["properties"]
         if kind == base.NESTED:
             properties = exp.func("to_json", properties)
+        elif kind == base.JSON:
+            # Objects beside JSON text in one JSON-lines column: each value's text.
+            properties = _json_text(properties)
         elif kind not in (base.STRING, base.NULL):
             raise ContractError(f"events column properties has type {type_name}; expected JSON text or a JSON object")
         for name in reading:
@@ -209,5 +296,7 @@ def build_assignment_view(engine: Engine, mapping: ColumnMapping, source_label: 
             value = _as_text(tree, kind, name, "assignments", type_name)
         columns.append(value.as_(name))
     # The raw assigned_at is kept beside the canonical one so that a contract error can show it.
-    columns.append(exp.cast(trees["assigned_at"].copy(), "varchar").as_("assigned_at_raw"))
+    raw = trees["assigned_at"].copy()
+    raw = _json_text(raw) if types["assigned_at"][0] == base.JSON else exp.cast(raw, "varchar")
+    columns.append(raw.as_("assigned_at_raw"))
     engine.create_view(ASSIGNMENTS, exp.select(*columns).from_(RAW_ASSIGNMENTS))

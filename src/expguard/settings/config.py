@@ -373,6 +373,10 @@ class Source:
         for ext, fmt in _FORMATS.items():
             if name.endswith(ext):
                 return fmt
+        from ..core.files import expands, list_files
+
+        if expands(self.path):  # a folder, or a glob without an extension: from its files' names
+            return list_files(self.path).format
         raise ConfigError(
             f"cannot tell the format of {self.path!r} from its name; "
             f"use a .parquet, .csv or .jsonl name, or give the format ({', '.join(FORMATS)})"
@@ -398,7 +402,12 @@ class Source:
         source = cls(
             path=value.get("path"), table=value.get("table"), database=value.get("database"), format=value.get("format")
         )
-        source.resolved_format()
+        from ..core.files import format_of_name
+
+        if source.format or source.path is None or format_of_name(source.path):
+            source.resolved_format()
+        # else a folder or glob: its files tell the format once the path is resolved against
+        # the project file's folder (build_config)
         return source
 
 

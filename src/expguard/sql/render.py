@@ -33,6 +33,8 @@ def literal(value: Any) -> exp.Expression:
         return exp.Literal.number(value)
     if isinstance(value, str):
         return exp.Literal.string(value)
+    if isinstance(value, (list, tuple)):
+        return exp.Array(expressions=[literal(item) for item in value])
     raise ConfigError(f"cannot bind a value of type {type(value).__name__}: {value!r}")
 
 

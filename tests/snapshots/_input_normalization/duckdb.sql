@@ -1,7 +1,19 @@
 SELECT
   CASE WHEN JSON_VALID(properties) THEN properties ->> '$.experiment_id' END AS experiment_id,
   CASE WHEN JSON_VALID(properties) THEN properties ->> '$.variation_id' END AS variation_id,
-  CAST(TRY_CAST(ts_string AS TIMESTAMPTZ) AS TIMESTAMP) AS event_ts_from_string,
+  CASE
+    WHEN REGEXP_MATCHES(TRIM(ts_string), '^-?[0-9]{1,18}$')
+    THEN CASE
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS BIGINT)) < 100000000000
+      THEN CAST(TO_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS BIGINT)) AS TIMESTAMP)
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS BIGINT)) < 100000000000000
+      THEN EPOCH_MS(TRY_CAST(TRIM(ts_string) AS BIGINT))
+      ELSE MAKE_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS BIGINT))
+    END
+    WHEN REGEXP_MATCHES(TRIM(ts_string), '^-?[0-9]{1,11}\.[0-9]+$')
+    THEN CAST(TO_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS DOUBLE)) AS TIMESTAMP)
+    ELSE CAST(TRY_CAST(ts_string AS TIMESTAMPTZ) AS TIMESTAMP)
+  END AS event_ts_from_string,
   CASE
     WHEN ABS(CAST(ts_integer AS BIGINT)) < 100000000000
     THEN CAST(TO_TIMESTAMP(CAST(ts_integer AS BIGINT)) AS TIMESTAMP)

@@ -23,10 +23,24 @@ SELECT
     )
     THEN GET_JSON_OBJECT(properties, '$.variation_id')
   END AS variation_id,
-  CAST(CASE
-    WHEN ts_string RLIKE '^\\s*[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}([.][0-9]*)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:[0-9]{2})?)?| (?!UT(?![A-Za-z]))[A-Za-z][A-Za-z0-9_/+:-]+)?)? *\\z'
-    THEN TRY_CAST(ts_string AS TIMESTAMP)
-  END AS TIMESTAMP_NTZ) AS event_ts_from_string,
+  CASE
+    WHEN TRIM(ts_string) RLIKE '^-?[0-9]{1,18}$'
+    THEN CASE
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS BIGINT)) < 100000000000
+      THEN CAST(CAST(TIMESTAMP_MICROS(
+        CAST(RINT(CAST(TRY_CAST(TRIM(ts_string) AS BIGINT) AS DOUBLE) * 1000000) AS BIGINT)
+      ) AS TIMESTAMP_NTZ) AS TIMESTAMP_NTZ)
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS BIGINT)) < 100000000000000
+      THEN CAST(TIMESTAMP_MILLIS(TRY_CAST(TRIM(ts_string) AS BIGINT)) AS TIMESTAMP_NTZ)
+      ELSE CAST(TIMESTAMP_MICROS(TRY_CAST(TRIM(ts_string) AS BIGINT)) AS TIMESTAMP_NTZ)
+    END
+    WHEN TRIM(ts_string) RLIKE '^-?[0-9]{1,11}\\.[0-9]+$'
+    THEN CAST(CAST(TIMESTAMP_MICROS(CAST(RINT(TRY_CAST(TRIM(ts_string) AS DOUBLE) * 1000000) AS BIGINT)) AS TIMESTAMP_NTZ) AS TIMESTAMP_NTZ)
+    ELSE CAST(CASE
+      WHEN ts_string RLIKE '^\\s*[0-9]{4,}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}([.][0-9]*)?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2}(:[0-9]{2})?)?| (?!UT(?![A-Za-z]))[A-Za-z][A-Za-z0-9_/+:-]+)?)? *\\z'
+      THEN TRY_CAST(ts_string AS TIMESTAMP)
+    END AS TIMESTAMP_NTZ)
+  END AS event_ts_from_string,
   CASE
     WHEN ABS(CAST(ts_integer AS BIGINT)) < 100000000000
     THEN CAST(CAST(TIMESTAMP_MICROS(CAST(RINT(CAST(CAST(ts_integer AS BIGINT) AS DOUBLE) * 1000000) AS BIGINT)) AS TIMESTAMP_NTZ) AS TIMESTAMP_NTZ)
