@@ -43,7 +43,8 @@ def bind_variables(tree: exp.Expression, variables: Mapping[str, Any]) -> exp.Ex
 
     Inside an interval the number is bound as text (``interval '5' minute``), the form that
     every target dialect reads. In ``x in (:name)``, a list or tuple value is bound as one
-    literal per element (a plain value as one literal); anywhere else a list is refused.
+    literal per element (a plain value as one literal); as a function's argument (a list of files
+    for ``read_parquet(:path)``) it is one list literal; anywhere else a list is refused.
 
     >>> import sqlglot
     >>> bind_variables(sqlglot.parse_one("select a - interval :g minute where e = :n", read="duckdb"),
@@ -79,7 +80,10 @@ def bind_variables(tree: exp.Expression, variables: Mapping[str, Any]) -> exp.Ex
             if isinstance(node.parent, exp.Interval) and isinstance(value, int):
                 return exp.Literal.string(str(value))
             if isinstance(value, (list, tuple)):
-                raise ConfigError(f"variable :{node.name} holds several values; the SQL can read it only in `in (:{node.name})`")
+                if isinstance(node.parent, exp.Func):  # a function's argument, e.g. read_parquet(:files)
+                    return literal(value)
+                raise ConfigError(f"variable :{node.name} holds several values; the SQL can read it only in "
+                                  f"`in (:{node.name})` or as a function's argument")
             return literal(value)
         return node
 
