@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engines.base import Engine
 
 # Modules whose import registers Python models, in the order their models are listed.
-MODULES = ("expguard.srm", "expguard.alerts")
+MODULES = ("expguard.srm", "expguard.alerts", "expguard.health")
 
 #: A Python model's output columns, in order: (name, SQL type), the types among ``SQL_TYPES``.
 Columns = tuple[tuple[str, str], ...]
