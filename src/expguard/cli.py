@@ -76,6 +76,9 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--threads", type=int, default=None, help="Engine threads (default: all cores)."),
         click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk."),
         click.option("--temp-directory", default=None, help="Where the engine spills (default: a private temp folder)."),
+        click.option("--as-of", "as_of", default=None, metavar="TIME",
+                     help="Reference time of the freshness check, ISO-8601 (default: now); "
+                          "same as --var exp_health_as_of=TIME."),
         click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
     ]
     for option in reversed(options):
@@ -98,6 +101,7 @@ def config_from_options(
     database: str | None = None,
     spark_master: str | None = None,
     spark_remote: str | None = None,
+    as_of: str | None = None,
 ):
     """Merge the project file (if any) with the command-line options, which win."""
     from .config import Source, build_config, load_project, parse_var_options
@@ -111,6 +115,8 @@ def config_from_options(
         settings["assignments"] = Source.parse(assignments, assignments_format)
     variables = dict(settings.get("vars", {}))
     variables.update(parse_var_options(var))
+    if as_of is not None:
+        variables["exp_health_as_of"] = as_of
     settings["vars"] = variables
     engine_settings = dict(settings.get("engine", {}))
     for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):
@@ -161,9 +167,12 @@ def main() -> None:
 @click.option("--output-dir", default=None, help="Write one Parquet file per model here (created if missing).")
 @click.option("--database", default=None, help="Write one table per model into this DuckDB file (default: expguard.duckdb when --output-dir is not given).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default=None,
+              help="Exit 3 (after writing the outputs) when an experiment's health verdict is this or worse.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and a failing verdict, on stderr).")
 @handle_errors
-def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet: bool, debug: bool, **options: Any) -> None:
+def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_on: str | None, quiet: bool,
+        debug: bool, **options: Any) -> None:
     """Build the exposure-validation models from an event stream and assignments.
 
     \b
@@ -171,6 +180,8 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet
       expguard run --events events.parquet --assignments assignments.parquet \\
           --output-dir out/ --var exp_exposure_max_days_after_assignment=14
     With no --events/--assignments, the sources come from ./expguard.toml.
+    Ends with the health verdicts (fct_experiment_health): experiments that fail or warn, each
+    with its first failing check. Exits 3 when --fail-on is given and a verdict reaches it.
     """
     from .pipeline import run as run_pipeline
 
@@ -184,6 +195,23 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet
     count = result.rows(FCT_ALERTS)
     console.print(f"{count:,} exposure-quality alert{'s' if count != 1 else ''}; list them with: expguard alerts "
                   + (f"--output-dir {result.parquet_files[0].parent}" if result.parquet_files else f"--database {result.database}"))
+    finish_with_verdicts(console, result.verdicts, result.rejected, fail_on)
+
+
+def finish_with_verdicts(console, found, rejected, fail_on: str | None) -> None:
+    """Print the health summary; exit 3 when ``fail_on`` is reached. A failing verdict is also
+    said on stderr when stdout is quiet, so that it cannot go unseen."""
+    from . import health_summary
+    from .verdict import FAIL, overall_of, reaches
+
+    health_summary.print_summary(console, found, rejected)
+    status = overall_of(found)
+    if console.quiet and status == FAIL:
+        click.echo(f"expguard: {health_summary.one_line(found, FAIL)}", err=True)
+    if fail_on is not None and reaches(status, fail_on):
+        if not console.quiet or status != FAIL:
+            click.echo(f"expguard: {health_summary.one_line(found, fail_on)}", err=True)
+        sys.exit(health_summary.VERDICT_EXIT_CODE)
 
 
 @main.command()
@@ -203,12 +231,14 @@ def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> 
     from .demo import run_demo
 
     console = _console(quiet)
-    summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console))
+    summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console), broken=True)
     from rich.console import Console
 
     # Wide enough for the summary even when stdout is not a terminal (rich assumes 80 there).
-    Console(highlight=False, width=None if sys.stdout.isatty() else 132).print(summary)
+    wide = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    wide.print(summary)
     console.print(f"models written to {directory}/expguard.duckdb and {directory}/output/")
+    finish_with_verdicts(wide, summary.result.verdicts, summary.result.rejected, None)
 
 
 @main.command(name="compile")

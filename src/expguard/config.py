@@ -247,8 +247,9 @@ class Variables:
     exp_health_unassigned_fail: float = variable(
         0.05, "number", 100.0, doc="unassigned_exposures fails at this many per assigned unit")
     exp_health_srm_warn_p_value: float = variable(
-        0.01, "number", 1.0,
-        doc="sample_ratio warns below this p-value (it fails below exp_srm_p_value_threshold)")
+        0.001, "number", 1.0,
+        doc="sample_ratio warns below this p-value (it fails below exp_srm_p_value_threshold when the split "
+            "is off by exp_health_srm_min_deviation); 0.01 gives Statsig's warning tier")
     exp_health_srm_min_deviation: float = variable(
         0.001, "number", 1.0,
         doc="sample_ratio fails only when some variation's share is off its expected share by at least this much")

@@ -160,6 +160,26 @@ def _top_reasons(rows: Iterable[dict]) -> list[tuple[str, int]]:
     return sorted(found, key=lambda item: (-item[1], REJECT_REASONS.index(item[0])))
 
 
+@dataclass(frozen=True)
+class RejectedEvents:
+    """Exposure events in all and rejected, with the rejections by reason, most frequent first."""
+
+    events: int
+    rejected: int
+    reasons: tuple[tuple[str, int], ...]
+
+    @property
+    def share(self) -> float | None:
+        return self.rejected / self.events if self.events else None
+
+
+def rejected_events(rejections: Iterable[dict]) -> RejectedEvents:
+    """The stream's rejected exposure events, from the rows of int_experiment_exposure_rejections_daily."""
+    rows = list(rejections)
+    return RejectedEvents(sum(r["exposure_events"] for r in rows), sum(r["rejected_exposure_events"] for r in rows),
+                          tuple(_top_reasons(rows)))
+
+
 # -- the checks ---------------------------------------------------------------------------------
 
 def check_exposure_events_present(facts: dict, names: list[str], candidates: str) -> Row:
@@ -413,7 +433,8 @@ def find_candidates(engine: "Engine", experiments: Sequence[str], names: Sequenc
 def as_of_time(v: "Variables") -> dt.datetime:
     """The run's reference time: ``exp_health_as_of``, else now (UTC, without zone)."""
     if v.exp_health_as_of:
-        return dt.datetime.fromisoformat(v.exp_health_as_of)
+        parsed = dt.datetime.fromisoformat(v.exp_health_as_of.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        return parsed.astimezone(dt.timezone.utc).replace(tzinfo=None) if parsed.tzinfo else parsed
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 

@@ -13,7 +13,9 @@ from . import contracts, inputs
 from .faults import checkpoint
 from .compile import bind_variables
 from .config import RunConfig
-from .constants import INT_VALIDATION
+from .constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
+from .health import RejectedEvents, rejected_events
+from .verdict import Verdict, overall, verdicts
 from .engines import create_engine
 from .engines.base import Engine
 from .errors import ContractError
@@ -43,9 +45,23 @@ class RunResult:
     parquet_files: list[Path] = field(default_factory=list)
     database: Path | None = None
     seconds: float = 0.0
+    #: The rows of fct_experiment_health (a few per experiment): the run's verdicts.
+    health: list[dict] = field(default_factory=list)
+    #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
+    rejected: "RejectedEvents | None" = None
 
     def rows(self, name: str) -> int:
         return next(m.rows for m in self.models if m.name == name)
+
+    @property
+    def verdicts(self) -> "dict[str | None, Verdict]":
+        """experiment_id -> its verdict (the stream-wide one under None); see expguard.verdict."""
+        return verdicts(self.health)
+
+    @property
+    def status(self) -> str:
+        """The worst verdict of the run: fail, warn, pass or not_enough_data."""
+        return overall(self.health)
 
 
 Progress = Callable[[str, dict], None]
@@ -208,6 +224,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         progress("prepare", {})
         prepare(engine, config)
         result = RunResult(models=build_checked(engine, config, progress))
+        result.health = engine.rows(FCT_HEALTH)
+        result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:

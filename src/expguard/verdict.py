@@ -102,3 +102,8 @@ def verdicts(health: Iterable[dict]) -> dict[str | None, Verdict]:
 def overall(health: Iterable[dict]) -> str:
     """The worst status of every row (experiments and stream): the run's verdict."""
     return worst(row["status"] for row in health)
+
+
+def overall_of(found: dict[str | None, Verdict]) -> str:
+    """The worst of several verdicts."""
+    return worst(v.status for v in found.values())
