@@ -68,7 +68,7 @@ def rename_exposures(dataset, experiment_id: str, since: dt.datetime, new_name: 
     hit = pc.and_(pc.and_(pc.equal(events["event_name"], "experiment_viewed"),
                           pc.greater_equal(events["event_ts"], pc.cast(since, events.schema.field("event_ts").type))),
                   pc.match_substring_regex(pc.fill_null(events["properties"], ""),
-                                           f'"experiment_id": *"{experiment_id}"'))
+                                           f'"experiment_id": *" *{experiment_id} *"'))
     names = pc.if_else(hit, new_name, events["event_name"])
     return Dataset(events.set_column(events.schema.get_field_index("event_name"), "event_name", names),
                    dataset.assignments)

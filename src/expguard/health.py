@@ -255,22 +255,62 @@ def check_coverage(cohorts: list[dict], v: "Variables") -> Row:
                f"{v.exp_exposure_max_days_after_assignment}-day window has closed yet; {thresholds}")
 
 
-def check_freshness(facts: dict, v: "Variables", candidates: str = "") -> Row:
-    """Per experiment: how far its newest exposure event lags its newest assignment."""
+#: A day is *dark* when its exposure events per assigned unit fall below this share of the
+#: experiment's usual level (the 90th percentile of its days): a tenth is far outside daily noise
+#: at the 10 units a day judged at least, and a trickle of old clients still sending a renamed
+#: event does not hide the rename.
+DARK_SHARE = 0.1
+
+
+def dark_days(assigned_by_day: dict[dt.date, int], events_by_day: dict[dt.date, int], minimum: int) -> list[dt.date]:
+    """The last days of assignment (each with at least ``minimum`` assigned units), in order,
+    whose exposure events per assigned unit are below ``DARK_SHARE`` of the usual level.
+
+    >>> days = {dt.date(2026, 1, d): 100 for d in range(1, 11)}
+    >>> events = {dt.date(2026, 1, d): (110 if d <= 7 else 1) for d in range(1, 11)}
+    >>> [d.day for d in dark_days(days, events, 10)]
+    [8, 9, 10]
+    """
+    dates = sorted(d for d, n in assigned_by_day.items() if n >= minimum)
+    if len(dates) < 3:
+        return []
+    ratios = [events_by_day.get(d, 0) / assigned_by_day[d] for d in dates]
+    ordered = sorted(ratios)
+    usual = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    if usual == 0:
+        return []
+    dark: list[dt.date] = []
+    for date, ratio in zip(reversed(dates), reversed(ratios)):
+        if ratio >= DARK_SHARE * usual:
+            break
+        dark.append(date)
+    return dark[::-1]
+
+
+def check_freshness(facts: dict, dark: list[dt.date], v: "Variables", candidates: str = "") -> Row:
+    """Per experiment: how far its exposure events lag its assignments. The lag is the larger of
+    the time from the newest exposure event to the newest assignment, and the trailing days of
+    assignment on which exposure events all but stopped (``dark_days``)."""
     warn, fail = v.exp_health_freshness_warn_hours, v.exp_health_freshness_fail_hours
     last_assigned, last_event = facts["last_assigned_at"], facts["last_exposure_event_at"]
     if last_assigned is None or last_event is None:
         return Row("freshness", NOT_ENOUGH_DATA, None, warn, fail, facts["assigned_units"],
                    "no assignment or no exposure event to compare")
-    lag = max((last_assigned - last_event).total_seconds() / 3600, 0.0)
+    newest_lag = max((last_assigned - last_event).total_seconds() / 3600, 0.0)
+    dark_lag = 24.0 * len(dark)
+    lag = max(newest_lag, dark_lag)
     status = judge_above(lag, warn, fail)
-    if lag == 0:
+    if dark_lag > newest_lag:
+        text = (f"exposure events per assigned unit fell below {pct(DARK_SHARE)} of their usual level on the last "
+                f"{len(dark)} day{'s' if len(dark) != 1 else ''} of assignment (since {dark[0].isoformat()}), "
+                f"though the newest exposure event is from {last_event:%Y-%m-%d %H:%M}")
+    elif lag == 0:
         text = f"the newest exposure event ({last_event:%Y-%m-%d %H:%M}) is not older than the newest assignment"
     else:
         text = (f"the newest exposure event ({last_event:%Y-%m-%d %H:%M}) is {_hours(lag)} older than the newest "
                 f"assignment ({last_assigned:%Y-%m-%d %H:%M})")
-        if status != PASS:
-            text += f": exposure events stopped while units were still assigned (a renamed or removed event?){candidates}"
+    if status != PASS:
+        text += f": exposure events stopped while units were still assigned (a renamed or removed event?){candidates}"
     return Row("freshness", status, lag, warn, fail, facts["assigned_units"],
                f"{text}; warn above {_hours(warn)}, fail above {_hours(fail)}")
 
@@ -449,6 +489,7 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
     daily_by = _group(r for r in daily if r["experiment_id"] is not None)
     rejections_by = _group(r for r in rejections if r["experiment_id"] is not None)
     srm_by, alerts_by = _group(srm), _group(a for a in alerts if a["experiment_id"] is not None)
+    dark = dark_days_by_experiment(daily, rejections, v)
     rows: list[dict] = []
     for f in sorted((f for f in facts if f["experiment_id"] is not None), key=lambda f: f["experiment_id"]):
         eid = f["experiment_id"]
@@ -461,7 +502,7 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
             "assignments_present": check_assignments_present(f),
             "rejected_exposure_events": check_rejected(f["exposure_events"], f["rejected_exposure_events"],
                                                        _top_reasons(rejections_by.get(eid, [])), v),
-            "freshness": check_freshness(f, v, candidates.get(eid, "")),
+            "freshness": check_freshness(f, dark.get(eid, []), v, candidates.get(eid, "")),
             "exposure_coverage": check_coverage(cohorts, v),
             "sample_ratio": check_sample_ratio(srm_by.get(eid, []), v),
             "variation_mismatch": share_check(
@@ -510,17 +551,28 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
     return rows
 
 
-def _needs_candidates(facts: Sequence[dict], v: "Variables") -> list[str]:
+def dark_days_by_experiment(daily: Sequence[dict], rejections: Sequence[dict], v: "Variables") -> dict[str, list[dt.date]]:
+    """experiment_id -> its dark days (see :func:`dark_days`), from the daily models' counts."""
+    assigned: dict[str, dict[dt.date, int]] = {}
+    for row in daily:
+        if row["experiment_id"] is not None and row["assigned_units"] > 0:
+            assigned.setdefault(row["experiment_id"], {})[row["date"]] = row["assigned_units"]
+    events: dict[str, dict[dt.date, int]] = {}
+    for row in rejections:
+        if row["experiment_id"] is not None and row["exposure_date"] is not None:
+            by_day = events.setdefault(row["experiment_id"], {})
+            by_day[row["exposure_date"]] = by_day.get(row["exposure_date"], 0) + row["exposure_events"]
+    return {eid: dark_days(days, events.get(eid, {}), v.exp_health_min_units) for eid, days in assigned.items()}
+
+
+def _needs_candidates(facts: Sequence[dict], dark: dict[str, list[dt.date]], v: "Variables") -> list[str]:
     """Experiments whose exposure events are missing or stopped early, for which a candidate
     search is worth its scan of the raw events."""
     needed = []
     for f in facts:
         if f["experiment_id"] is None or f["assigned_units"] == 0:
             continue
-        stopped = (f["last_exposure_event_at"] is not None and f["last_assigned_at"] is not None and
-                   (f["last_assigned_at"] - f["last_exposure_event_at"]).total_seconds() / 3600
-                   >= v.exp_health_freshness_warn_hours)
-        if f["exposure_events"] == 0 or stopped:
+        if f["exposure_events"] == 0 or check_freshness(f, dark.get(f["experiment_id"], []), v).status != PASS:
             needed.append(f["experiment_id"])
     return sorted(needed)
 
@@ -531,7 +583,8 @@ def build_health(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per (experiment_id, check_name); stream-wide rows have a null experiment_id."""
     tables = read_inputs(engine, FCT_HEALTH)
     facts = tables[INT_HEALTH_FACTS]
-    needed = _needs_candidates(facts, variables)
+    needed = _needs_candidates(facts, dark_days_by_experiment(tables[FCT_DAILY], tables[INT_REJECTIONS_DAILY],
+                                                              variables), variables)
     stream = next((f for f in facts if f["experiment_id"] is None), None)
     candidates = None
     if needed or (stream is not None and stream["exposure_events"] == 0):

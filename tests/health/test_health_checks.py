@@ -97,13 +97,29 @@ def test_exposure_events_present():
 @pytest.mark.parametrize(("lag_hours", "status"), [(0, "pass"), (24, "warn"), (23.99, "pass"), (48, "fail"),
                                                    (47.9, "warn"), (-5, "pass")])
 def test_freshness_boundaries(lag_hours, status):
-    row = check_freshness(_facts(last_event=T - dt.timedelta(hours=lag_hours)), V)
+    row = check_freshness(_facts(last_event=T - dt.timedelta(hours=lag_hours)), [], V)
     assert row.status == status
     assert row.value == pytest.approx(max(lag_hours, 0))
 
 
 def test_freshness_not_enough_data_without_events():
-    assert check_freshness(_facts(events=0, last_event=None), V).status == "not_enough_data"
+    assert check_freshness(_facts(events=0, last_event=None), [], V).status == "not_enough_data"
+
+
+def test_freshness_counts_trailing_dark_days():
+    dark = [dt.date(2026, 2, 27), dt.date(2026, 2, 28), dt.date(2026, 3, 1)]
+    row = check_freshness(_facts(), dark, V)   # newest event is recent: a trickle of old clients
+    assert (row.status, row.value) == ("fail", 72.0)
+    assert "last 3 days of assignment (since 2026-02-27)" in row.detail
+
+
+def test_dark_days_ignore_small_days_and_need_a_usual_level():
+    days = {dt.date(2026, 1, d): 100 for d in range(1, 11)} | {dt.date(2026, 1, 11): 5}
+    events = {dt.date(2026, 1, d): 120 for d in range(1, 9)}
+    assert [d.day for d in health.dark_days(days, events, 10)] == [9, 10]   # day 11 has 5 units: not judged
+    assert health.dark_days(days, {}, 10) == []                             # no events at all: another check
+    half = {d: (60 if d.day % 2 else 120) for d in days}                    # noisy but never dark
+    assert health.dark_days(days, half, 10) == []
 
 
 @pytest.mark.parametrize(("age_hours", "status"), [(1, "pass"), (24, "warn"), (48, "fail")])
