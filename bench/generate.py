@@ -32,7 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from expguard.generator import generate
+from expguard.apps.demo.generator import generate
 
 SCALES = {"S": 1_000_000, "M": 10_000_000, "L": 50_000_000}
 CHUNK_EVENTS = 5_000_000

@@ -86,11 +86,11 @@ def profiled(con, sql: str, label: str, lines: list[str], top: int = 5) -> float
 
 
 def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[str]:
-    from expguard import inputs, contracts
-    from expguard.compile import bind_variables
-    from expguard.config import build_config
+    from expguard.inputs import contracts, views as inputs
+    from expguard.sql.render import bind_variables
+    from expguard.settings.config import build_config
     from expguard.engines import create_engine
-    from expguard.project import load_models
+    from expguard.models.registry import load_models
 
     events, assignments = generate.paths(scale, data)
     config = build_config(events=events, assignments=assignments,

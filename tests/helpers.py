@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import expguard
-from expguard.constants import CORE_MODELS
+from expguard.core.constants import CORE_MODELS
 
 EVENT_SCHEMA = pa.schema(
     [

@@ -1,6 +1,6 @@
 """Pure-Python reference implementation ("oracle") of the four expguard models.
 
-Written from ``/work/shared/SPEC.md`` alone, deliberately simple and literal
+Written from the contract (``docs/contract.md``) alone, deliberately simple and literal
 (stdlib only), to be compared against the SQL implementation in tests.  It is
 O(n * m) in places; that is fine for the few thousand rows tests use.
 

@@ -10,9 +10,9 @@ import sqlglot
 from sqlglot import exp
 
 import expguard
-from expguard.compile import compile_model
-from expguard.config import MAX_GRACE_MINUTES, MAX_WINDOW_DAYS, Variables, build_config, load_project
-from expguard.errors import ConfigError, ExpguardError
+from expguard.models.compile import compile_model
+from expguard.settings.config import MAX_GRACE_MINUTES, MAX_WINDOW_DAYS, Variables, build_config, load_project
+from expguard.core.errors import ConfigError, ExpguardError
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, read_model, write_rows
 
 GRACE = "exp_allow_pre_assignment_exposure_grace_minutes"

@@ -13,8 +13,8 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from expguard import constants
-from expguard.constants import CORE_MODELS, EXPOSURE_STATUSES, REJECT_REASONS
+from expguard.core import constants
+from expguard.core.constants import CORE_MODELS, EXPOSURE_STATUSES, REJECT_REASONS
 
 MODEL_FILES = {
     item.name.removesuffix(".sql"): item
@@ -139,7 +139,7 @@ def test_constants_are_unique_and_snake_case():
 
 
 def test_constants_match_the_spec_wording():
-    # SPEC.md lists them in this order; the statuses are also the precedence of the CASE.
+    # docs/contract.md lists them in this order; the statuses are also the precedence of the CASE.
     assert REJECT_REASONS == ("missing_experiment_id", "missing_unit_id", "missing_variation_id", "missing_timestamp")
     assert EXPOSURE_STATUSES == ("no_exposure", "multi_variation_exposure", "variation_mismatch",
                                  "pre_assignment_exposure", "exposure_outside_window", "valid")

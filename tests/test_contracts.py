@@ -13,8 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.constants import CORE_MODELS
-from expguard.errors import ContractError
+from expguard.core.constants import CORE_MODELS
+from expguard.core.errors import ContractError
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, assignment, exposure, props, read_model, ts, write_rows
 from reference import VALIDATION_COLUMNS, build_models
 
@@ -297,8 +297,8 @@ class _SideBySide:
 
 @pytest.mark.parametrize("concurrent", [False, True])
 def test_a_violation_wins_over_a_model_failure(monkeypatch, concurrent):
-    from expguard import pipeline
-    from expguard.errors import ContractError, EngineError
+    from expguard.runner import pipeline
+    from expguard.core.errors import ContractError, EngineError
 
     def violated(engine, checks):
         raise ContractError("contract violated: fct_experiment_assignments.unit_id is null (1 row)")
@@ -316,8 +316,8 @@ def test_side_by_side_check_ends_before_the_block_does(monkeypatch):
     import threading
     import time
 
-    from expguard import pipeline
-    from expguard.errors import ContractError
+    from expguard.runner import pipeline
+    from expguard.core.errors import ContractError
 
     started = threading.Event()
 
@@ -337,8 +337,8 @@ def test_side_by_side_check_ends_before_the_block_does(monkeypatch):
 
 
 def test_a_model_failure_stays_when_the_contracts_hold(monkeypatch):
-    from expguard import pipeline
-    from expguard.errors import EngineError
+    from expguard.runner import pipeline
+    from expguard.core.errors import EngineError
 
     monkeypatch.setattr(pipeline.contracts, "check_assignments", lambda engine, checks: None)
     monkeypatch.setattr(pipeline.contracts, "check_unique_pairs", lambda engine, rows=None: None)
@@ -349,8 +349,8 @@ def test_a_model_failure_stays_when_the_contracts_hold(monkeypatch):
 
 @pytest.mark.parametrize("concurrent", [False, True])
 def test_a_duplicated_pair_found_after_a_model_failure_wins(monkeypatch, concurrent):
-    from expguard import pipeline
-    from expguard.errors import EngineError
+    from expguard.runner import pipeline
+    from expguard.core.errors import EngineError
 
     def duplicated(engine, rows=None):
         raise ContractError("contract violated: fct_experiment_assignments has more than one row (1 duplicated pair)")
@@ -366,7 +366,7 @@ def test_a_duplicated_pair_found_after_a_model_failure_wins(monkeypatch, concurr
 
 def test_uniqueness_is_read_from_the_validation_row_count(tmp_path, monkeypatch):
     """No pass of its own when the counts agree; the full check (same message) when they do not."""
-    from expguard import contracts
+    from expguard.inputs import contracts
 
     full_checks = []
     real = contracts.run_check
@@ -389,9 +389,9 @@ def test_uniqueness_is_read_from_the_validation_row_count(tmp_path, monkeypatch)
 def test_building_for_a_report_or_diagnosis_checks_the_contracts_as_a_run_does(tmp_path, broken):
     # report, diagnose and alerts build the models from inputs through pipeline.built_engine:
     # the same checks, the same message as `expguard run`.
-    from expguard.config import build_config
-    from expguard.constants import FCT_ALERTS
-    from expguard.pipeline import build_tables
+    from expguard.settings.config import build_config
+    from expguard.core.constants import FCT_ALERTS
+    from expguard.runner.pipeline import build_tables
 
     rows = [assignment("u1"), assignment("u2")]
     rows.append(assignment("u1") if broken == "duplicate" else {**assignment("u3"), "unit_id": None})

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 
 import expguard
-from expguard import earlier_run
-from expguard.constants import FCT_DAILY, FCT_SRM, INT_VALIDATION
-from expguard.errors import ConfigError, InputError
-from expguard.generator import generate, write_dataset
+from expguard.outputs import earlier_run
+from expguard.core.constants import FCT_DAILY, FCT_SRM, INT_VALIDATION
+from expguard.core.errors import ConfigError, InputError
+from expguard.apps.demo.generator import generate, write_dataset
 from sqlglot import exp
 
 MODELS = (FCT_DAILY, FCT_SRM, INT_VALIDATION)

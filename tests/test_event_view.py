@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from expguard import pipeline
-from expguard.config import DEFAULT_EVENT_MAPPING, build_config
+from expguard.runner import pipeline
+from expguard.settings.config import DEFAULT_EVENT_MAPPING, build_config
 from expguard.engines import create_engine
 from helpers import ASSIGNMENT_SCHEMA, T0
 
@@ -97,7 +97,7 @@ def _normalized(expression_sql: str, values: list[str | None], source_type: str)
 def test_zoned_times_through_epoch_microseconds_equal_the_cast():
     from sqlglot import exp
 
-    from expguard import inputs
+    from expguard.inputs import views as inputs
     from expguard.engines import base
 
     fast = inputs.to_utc_timestamp(exp.column("v"), base.TIMESTAMPTZ, "event_ts", "events", "TIMESTAMPTZ", epoch_micros=True)

@@ -7,7 +7,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from expguard.generator import Dataset, DefectRates, generate, write_dataset
+from expguard.apps.demo.generator import Dataset, DefectRates, generate, write_dataset
 
 TS = pa.timestamp("us", tz="UTC")
 EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("event_name", pa.string()), ("unit_id", pa.string()),
@@ -15,7 +15,7 @@ EVENTS_SCHEMA = pa.schema([("event_id", pa.string()), ("event_name", pa.string()
 ASSIGNMENTS_SCHEMA = pa.schema([("experiment_id", pa.string()), ("unit_id", pa.string()),
                                 ("variation_id", pa.string()), ("assigned_at", TS)])
 
-# A minimal re-implementation of the staging / dedup / per-unit logic of SPEC.md,
+# A minimal re-implementation of the staging / dedup / per-unit logic of docs/contract.md,
 # used only to measure what the generator produced.
 STAGING = """
 create or replace view stg as

@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.constants import CORE_MODELS
-from expguard.generator import generate, write_dataset
+from expguard.core.constants import CORE_MODELS
+from expguard.apps.demo.generator import generate, write_dataset
 from helpers import T0, assignment, exposure, props, run_models, ts
 from reference import (
     DAILY,

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .config import RunConfig, Source, Variables, build_config
-from .constants import CORE_MODELS
-from .errors import ConfigError, ContractError, EngineError, ExpguardError, InputError, LockError
-from .pipeline import RunResult
-from .report import ReportResult, report
+from .settings.config import RunConfig, Source, Variables, build_config
+from .core.constants import CORE_MODELS
+from .core.errors import ConfigError, ContractError, EngineError, ExpguardError, InputError, LockError
+from .runner.pipeline import RunResult
+from .apps.report import ReportResult, report
+from .core.version import __version__
 
 __all__ = [
     "run", "report", "diagnose", "compile_model", "MODELS", "ReportResult", "RunConfig", "RunResult", "Source", "Variables",
     "ExpguardError", "ConfigError", "ContractError", "EngineError", "InputError", "LockError",
 ]
-__version__ = "0.1.0"
 
 MODELS = CORE_MODELS
 
@@ -50,7 +50,7 @@ def run(
         engine: engine settings: ``name``, ``threads``, ``memory_limit``, ``temp_directory``.
         lock_timeout: seconds to wait for another run writing the same outputs.
     """
-    from .pipeline import run as run_pipeline
+    from .runner.pipeline import run as run_pipeline
 
     config = build_config(
         events=events,
@@ -81,7 +81,7 @@ def diagnose(
 
     Builds every model from ``events`` and ``assignments`` in-process (nothing written), or
     reuses an earlier run's ``output_dir`` or ``database`` (then ``events`` is optional and runs
-    the raw-event checks). Returns an ``expguard.diagnosis.Diagnosis``: ``.causes`` (ranked),
+    the raw-event checks). Returns an ``expguard.apps.diagnosis.Diagnosis``: ``.causes`` (ranked),
     ``.checks``, ``.to_dict()``, ``.to_json()``, ``.render()``. See docs/diagnose.md.
 
     Args:
@@ -90,7 +90,7 @@ def diagnose(
             complete cohort with an exposure-rate drop, else the latest complete cohort.
         Other arguments as for :func:`run`.
     """
-    from .diagnosis import diagnose_inputs
+    from .apps.diagnosis import diagnose_inputs
 
     return diagnose_inputs(experiment_id, events, assignments, date=date, output_dir=output_dir, database=database,
                            vars=vars, events_columns=events_columns, assignments_columns=assignments_columns,
@@ -99,6 +99,6 @@ def diagnose(
 
 def compile_model(name: str, dialect: str = "duckdb", vars: Mapping[str, Any] | None = None) -> str:
     """The SQL of one model with the variables bound, in ``dialect``."""
-    from .compile import compile_model as _compile
+    from .models.compile import compile_model as _compile
 
     return _compile(name, Variables().with_values(vars or {}).as_dict(), dialect, pretty=True)

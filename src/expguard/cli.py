@@ -13,9 +13,9 @@ from typing import Any, Callable
 
 import click
 
-from .errors import ExpguardError
+from .core.errors import ExpguardError
+from .settings.config import DEFAULT_PROJECT, config_from_options
 
-DEFAULT_PROJECT = "expguard.toml"
 
 
 def _console(quiet: bool = False):
@@ -86,58 +86,6 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
-def config_from_options(
-    project: str | None,
-    events: str | None,
-    assignments: str | None,
-    events_format: str | None,
-    assignments_format: str | None,
-    var: tuple[str, ...],
-    engine: str | None,
-    threads: int | None,
-    memory_limit: str | None,
-    temp_directory: str | None,
-    output_dir: str | None = None,
-    database: str | None = None,
-    spark_master: str | None = None,
-    spark_remote: str | None = None,
-    as_of: str | None = None,
-):
-    """Merge the project file (if any) with the command-line options, which win."""
-    from .config import Source, build_config, load_project, parse_var_options
-
-    settings: dict[str, Any] = {}
-    if project is not None or Path(DEFAULT_PROJECT).exists():
-        settings = load_project(project or DEFAULT_PROJECT)
-    if events is not None:
-        settings["events"] = Source.parse(events, events_format)
-    if assignments is not None:
-        settings["assignments"] = Source.parse(assignments, assignments_format)
-    variables = dict(settings.get("vars", {}))
-    variables.update(parse_var_options(var))
-    if as_of is not None:
-        variables["exp_health_as_of"] = as_of
-    settings["vars"] = variables
-    engine_settings = dict(settings.get("engine", {}))
-    for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):
-        if value is not None:
-            engine_settings[key] = value
-    # --spark-master and --spark-remote replace each other (and the project file's), and
-    # imply --engine spark when no engine is named anywhere.
-    for key, value, other in (("spark_master", spark_master, "spark_remote"), ("spark_remote", spark_remote, "spark_master")):
-        if value is not None:
-            engine_settings[key] = value
-            if (spark_master is None) != (spark_remote is None):
-                engine_settings.pop(other, None)
-            engine_settings.setdefault("name", "spark")
-    settings["engine"] = engine_settings
-    output = dict(settings.get("output", {}))
-    if output_dir is not None or database is not None:
-        output = {"dir": output_dir, "database": database}
-    settings["output"] = output
-    return build_config(**settings)
-
-
 def progress_printer(console) -> Callable[[str, dict], None]:
     def show(event: str, info: dict) -> None:
         if event == "prepare":
@@ -183,14 +131,14 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_
     Ends with the health verdicts (fct_experiment_health): experiments that fail or warn, each
     with its first failing check. Exits 3 when --fail-on is given and a verdict reaches it.
     """
-    from .pipeline import run as run_pipeline
+    from .runner.pipeline import run as run_pipeline
 
     config = config_from_options(**options, output_dir=output_dir, database=database)
     console = _console(quiet)
     result = run_pipeline(config, progress=progress_printer(console), lock_timeout=lock_timeout)
     where = [str(p.parent) for p in result.parquet_files[:1]] + ([str(result.database)] if result.database else [])
     console.print(f"[bold]done[/bold] in {result.seconds:.1f} s; wrote {', '.join(where)}")
-    from .constants import FCT_ALERTS
+    from .core.constants import FCT_ALERTS
 
     count = result.rows(FCT_ALERTS)
     console.print(f"{count:,} exposure-quality alert{'s' if count != 1 else ''}; list them with: expguard alerts "
@@ -201,8 +149,8 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_
 def finish_with_verdicts(console, found, rejected, fail_on: str | None) -> None:
     """Print the health summary; exit 3 when ``fail_on`` is reached. A failing verdict is also
     said on stderr when stdout is quiet, so that it cannot go unseen."""
-    from . import health_summary
-    from .verdict import FAIL, overall_of, reaches
+    from .apps import health_summary
+    from .models.verdict import FAIL, overall_of, reaches
 
     health_summary.print_summary(console, found, rejected)
     status = overall_of(found)
@@ -228,7 +176,7 @@ def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> 
     Example:
       expguard demo --events 1000000 --dir /tmp/demo
     """
-    from .demo import run_demo
+    from .apps.demo import run_demo
 
     console = _console(quiet)
     summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console), broken=True)
@@ -264,10 +212,9 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
       expguard compile --all --dialect snowflake --events-table raw.exposures_canonical \\
           --assignments-table raw.assignments --schema expguard
     """
-    from .compile import compile_model, compile_script
-    from .config import Variables, parse_var_options
-    from .errors import ConfigError
-    from .project import load_models
+    from .models.compile import compile_model, compile_script
+    from .settings.config import Variables, parse_var_options
+    from .core.errors import ConfigError
 
     variables = Variables().with_values(parse_var_options(var)).as_dict()
     if all_models == (model is not None):
@@ -276,15 +223,9 @@ def compile_command(model: str | None, dialect: str, all_models: bool, var: tupl
         tables = {k: v for k, v in (("fct_events", events_table), ("fct_experiment_assignments", assignments_table)) if v}
         click.echo(compile_script(variables, dialect, tables, schema), nl=False)
         return
-    models = load_models()
-    names = [model]
-    for name in names:
-        if all_models and models[name].is_python:
-            click.echo(f"-- model: {name} is computed in Python from {', '.join(models[name].depends_on)}; no SQL\n")
-            continue
-        sql = compile_model(name, variables, dialect, pretty=True)
-        click.echo(f"-- model: {name}")
-        click.echo(sql + ";\n")
+    sql = compile_model(model, variables, dialect, pretty=True)
+    click.echo(f"-- model: {model}")
+    click.echo(sql + ";\n")
 
 
 ALERTS_EXIT_CODE = 3
@@ -312,9 +253,9 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
       expguard alerts --events events.parquet --assignments assignments.parquet --format json
     Exits 3 when --fail-on is given and a listed alert reaches that severity.
     """
-    from . import alerts
-    from .constants import FCT_ALERTS
-    from .errors import ConfigError
+    from .apps import alerts
+    from .core.constants import FCT_ALERTS
+    from .core.errors import ConfigError
 
     if output_dir is not None or database is not None:
         if output_dir is not None and database is not None:
@@ -323,7 +264,7 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
         found = alerts.read_alerts(output_dir=output_dir, database=database)
     else:
-        from .pipeline import build_tables
+        from .runner.pipeline import build_tables
 
         found = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS].to_pylist()
     rows = alerts.select_alerts(found, since.date() if since else None, experiments)
@@ -358,9 +299,9 @@ def report_command(output_dir: str | None, database: str | None, out: str, exper
       expguard report --events events.parquet --assignments assignments.parquet --experiment exp_01
     Reads an earlier run (--output-dir/--database), or builds the models from the inputs first.
     """
-    from .errors import ConfigError
-    from .report import write_report
-    from .report.data import build_data, read_outputs
+    from .core.errors import ConfigError
+    from .apps.report import write_report
+    from .apps.report.data import build_data, read_outputs
 
     if output_dir is not None or database is not None:
         if options["events"] is not None or options["assignments"] is not None:
@@ -400,7 +341,7 @@ def diagnose_command(experiment: str, date: Any, output_dir: str | None, databas
     With --output-dir/--database the models of that run are reused; the event-name and
     ingestion checks still read the raw events (--events) and are skipped without them.
     """
-    from .diagnosis import config_from_cli, diagnose
+    from .apps.diagnosis import config_from_cli, diagnose
 
     reading_outputs = output_dir is not None or database is not None
     config = config_from_cli(options, reading_outputs)

@@ -24,8 +24,8 @@ from click.testing import CliRunner
 
 import expguard
 from expguard.cli import main
-from expguard.constants import CORE_MODELS
-from expguard.generator import generate, write_dataset
+from expguard.core.constants import CORE_MODELS
+from expguard.apps.demo.generator import generate, write_dataset
 from helpers import ASSIGNMENT_SCHEMA, T0, assignment, read_model, sort_rows, write_rows
 
 GRACE = "exp_allow_pre_assignment_exposure_grace_minutes"
@@ -512,3 +512,22 @@ def test_a_duckdb_run_starts_without_importing_pyarrow_or_pandas(dataset, tmp_pa
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]", f"imported during a DuckDB run: {result.stdout.strip()}"
     assert (tmp_path / "out" / "fct_experiment_exposure_srm.parquet").is_file()
+
+
+def _documented_options(section: str) -> set[str]:
+    """The options named in the first column of the tables of ``section`` (a part of docs/cli.md)."""
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return {name for row in rows[1:] for name in re.findall(r"`(-{1,2}[a-z][a-z-]*)", row.split(" | ")[0])}
+
+
+def test_docs_cli_documents_every_option_of_every_command():
+    """docs/cli.md has, per command, a table naming every option the command's --help lists."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^## `expguard (\w+)`\n(.*?)(?=^## |\Z)", text, flags=re.M | re.S))
+    assert set(sections) == set(main.commands)
+    for name, command in main.commands.items():
+        listed = CliRunner().invoke(main, [name, "--help"]).output
+        options = {opt for param in command.params for opt in param.opts if opt.startswith("-")}
+        assert options and all(re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", listed) for opt in options), name
+        missing = sorted(options - _documented_options(sections[name]))
+        assert missing == [], f"docs/cli.md, expguard {name}: options missing from the table: {missing}"

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 import expguard
 from expguard.cli import main
-from expguard.config import ColumnMapping
-from expguard.errors import ConfigError
+from expguard.settings.config import ColumnMapping
+from expguard.core.errors import ConfigError
 
 import diagnose_data as dd
 from diagnose_data import day
@@ -265,11 +265,11 @@ def test_ingested_at_is_an_optional_event_column():
 
 
 def test_doctests():
-    import expguard.diagnosis.checks
-    import expguard.diagnosis.data
-    import expguard.diagnosis.stats
+    import expguard.apps.diagnosis.checks
+    import expguard.apps.diagnosis.data
+    import expguard.apps.diagnosis.stats
 
-    for module in (expguard.diagnosis.checks, expguard.diagnosis.data, expguard.diagnosis.stats):
+    for module in (expguard.apps.diagnosis.checks, expguard.apps.diagnosis.data, expguard.apps.diagnosis.stats):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 

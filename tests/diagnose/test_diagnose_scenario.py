@@ -15,10 +15,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from expguard.config import build_config
-from expguard.diagnosis import diagnose_observations
-from expguard.diagnosis.data import collect
-from expguard.pipeline import built_engine
+from expguard.settings.config import build_config
+from expguard.apps.diagnosis import diagnose_observations
+from expguard.apps.diagnosis.data import collect
+from expguard.runner.pipeline import built_engine
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "monitoring"))
 import scenario  # noqa: E402

@@ -71,7 +71,7 @@ def spark_connect_url(spark):
 @pytest.fixture(scope="module")
 def spark_engine(spark):
     """A Spark engine (a child session of the shared one), kept for one test module."""
-    from expguard.config import EngineSettings
+    from expguard.settings.config import EngineSettings
     from expguard.engines import create_engine
 
     engine = create_engine(EngineSettings(name="spark"))

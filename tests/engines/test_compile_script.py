@@ -11,10 +11,11 @@ import pytest
 import sqlglot
 
 import expguard
-from expguard.compile import DIALECTS, compile_script
-from expguard.config import Variables
-from expguard.generator import generate, write_dataset
-from expguard.project import load_models
+from expguard.sql.render import DIALECTS
+from expguard.models.compile import compile_script
+from expguard.settings.config import Variables
+from expguard.apps.demo.generator import generate, write_dataset
+from expguard.models.registry import load_models
 
 SQL_MODELS = [name for name, model in load_models().items() if not model.is_python]
 VARIABLES = Variables().as_dict()

@@ -25,8 +25,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.constants import CORE_MODELS
-from expguard.generator import generate
+from expguard.core.constants import CORE_MODELS
+from expguard.apps.demo.generator import generate
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, props, sort_rows
 
 pytestmark = [pytest.mark.spark, pytest.mark.usefixtures("spark")]

@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 from sqlglot import exp
 
-from expguard import inputs
-from expguard.compile import compile_model, to_sql
-from expguard.config import DEFAULT_EVENT_MAPPING, Variables
+from expguard.inputs import views as inputs
+from expguard.models.compile import compile_model
+from expguard.sql.render import to_sql
+from expguard.settings.config import DEFAULT_EVENT_MAPPING, Variables
 from expguard.engines import base
-from expguard.project import load_models
+from expguard.models.registry import load_models
 
 SNAPSHOTS = Path(__file__).resolve().parent.parent / "snapshots"
 DIALECTS = ("duckdb", "spark")

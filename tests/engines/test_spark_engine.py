@@ -22,11 +22,11 @@ import pyarrow.parquet as pq
 import pytest
 from sqlglot import exp
 
-from expguard import inputs
-from expguard.compile import bind_variables
-from expguard.config import DEFAULT_EVENT_MAPPING, EngineSettings, Source, build_config, load_project
+from expguard.inputs import views as inputs
+from expguard.sql.render import bind_variables
+from expguard.settings.config import DEFAULT_EVENT_MAPPING, EngineSettings, Source, build_config, load_project
 from expguard.engines import base, create_engine
-from expguard.errors import ConfigError, EngineError, InputError
+from expguard.core.errors import ConfigError, EngineError, InputError
 
 spark = pytest.mark.spark
 
@@ -366,8 +366,8 @@ def test_models_read_the_stored_rows_of_the_models_before_them(spark, tmp_path):
     """Regression: persisted models were found again by plan matching, which Spark gives up when
     a query joins two models of one lineage; every model then recomputed the chain from the raw
     events (45 min instead of 1 on 10M events). Stored models must cut the plan at their rows."""
-    from expguard import pipeline
-    from expguard.generator import generate, write_dataset
+    from expguard.runner import pipeline
+    from expguard.apps.demo.generator import generate, write_dataset
 
     events, assignments = write_dataset(generate(2_000, seed=5), tmp_path / "data")
     stored_before = len(spark.sparkContext._jsc.sc().getRDDStorageInfo())
@@ -506,7 +506,7 @@ def test_project_file_names_the_spark_engine(tmp_path, engine_section):
 
 
 def test_command_line_spark_options_reach_the_settings():
-    from expguard.cli import config_from_options
+    from expguard.settings.config import config_from_options
 
     options = dict(project=None, events="e.parquet", assignments="a.parquet", events_format=None,
                    assignments_format=None, var=(), engine=None, threads=None, memory_limit=None, temp_directory=None)
@@ -531,8 +531,8 @@ def test_duckdb_only_install_never_imports_pyspark(tmp_path):
         import sys
         sys.modules["pyspark"] = None
         import expguard
-        from expguard.compile import compile_model
-        from expguard.config import EngineSettings, Variables
+        from expguard.models.compile import compile_model
+        from expguard.settings.config import EngineSettings, Variables
         from expguard.engines import create_engine
         import expguard.engines.spark
         compile_model("stg_experiment_exposures", Variables().as_dict(), "spark")

@@ -12,9 +12,9 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
-from expguard import compile as compile_module
-from expguard import inputs
-from expguard.compile import DIALECT_TRANSFORMS, SPARK_TIMESTAMP_TEXT, SPARK_TRANSFORMS, to_sql, transform_for
+from expguard.sql import render as compile_module
+from expguard.inputs import views as inputs
+from expguard.sql.render import DIALECT_TRANSFORMS, SPARK_TIMESTAMP_TEXT, SPARK_TRANSFORMS, to_sql, transform_for
 from expguard.engines import base
 
 

@@ -13,9 +13,9 @@ import datetime as dt
 
 import pytest
 
-from expguard.config import Variables
-from expguard import health
-from expguard.health import (check_coverage, check_exposure_events_present, check_freshness, check_open_alerts,
+from expguard.settings.config import Variables
+from expguard.models.marts import fct_experiment_health as health
+from expguard.models.marts.fct_experiment_health import (check_coverage, check_exposure_events_present, check_freshness, check_open_alerts,
                              check_rejected, check_sample_ratio, check_stream_freshness, share_check)
 
 V = Variables()

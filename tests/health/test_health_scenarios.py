@@ -21,8 +21,8 @@ from click.testing import CliRunner
 
 import expguard
 from expguard.cli import main
-from expguard.demo import rename_exposures
-from expguard.generator import Dataset, DefectRates, generate
+from expguard.apps.demo import rename_exposures
+from expguard.apps.demo.generator import Dataset, DefectRates, generate
 
 START = dt.date(2026, 1, 1)
 DAYS = 20

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.constants import EXPOSURE_STATUSES
+from expguard.core.constants import EXPOSURE_STATUSES
 from helpers import EVENT_SCHEMA, assignment, by_key, exposure, read_model, run_models, ts, write_rows
 
 MODEL = "int_experiment_exposure_validation"

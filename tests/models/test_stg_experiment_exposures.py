@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.constants import CORE_MODELS, REJECT_REASONS
+from expguard.core.constants import CORE_MODELS, REJECT_REASONS
 from helpers import ASSIGNMENT_SCHEMA, assignment, exposure, props, read_model, run_models, ts, write_rows
 
 MODEL = "stg_experiment_exposures"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from expguard.project import load_models
+from expguard.models.registry import load_models
 from helpers import run_models
 
 

@@ -14,9 +14,9 @@ import math
 import pytest
 from scipy.stats import chisquare
 
-from expguard.alerts import COLUMNS, evaluate, find_alerts, Point
-from expguard.config import Variables
-from expguard.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, SEVERITIES
+from expguard.models.marts.fct_experiment_exposure_alerts import COLUMNS, Point, evaluate, find_alerts
+from expguard.settings.config import Variables
+from expguard.core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, SEVERITIES
 from helpers import T0, assignment, exposure, ts
 from monitoring_helpers import run_all
 

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 import expguard
 from monitoring_helpers import run_all
-from expguard.constants import FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
-from expguard.generator import generate, write_dataset
+from expguard.core.constants import FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
+from expguard.apps.demo.generator import generate, write_dataset
 from helpers import T0, assignment, by_key, exposure, props, ts
 
 D1 = T0.date()

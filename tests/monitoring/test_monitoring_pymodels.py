@@ -11,11 +11,13 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from expguard.config import ConfigError, EngineSettings, Variables
-from expguard.constants import ALERT_TYPES, FCT_ALERTS, FCT_SRM, MONITORING_MODELS, SRM_STAGES, SRM_STATUSES
+from expguard.settings.config import ConfigError, EngineSettings, Variables
+from expguard.core.constants import ALERT_TYPES, FCT_ALERTS, FCT_SRM, MONITORING_MODELS, SRM_STAGES, SRM_STATUSES
 from expguard.engines import create_engine
-from expguard.project import load_models
-from expguard.pymodels import PythonModel, arrow_schema, python_model, python_models, read_inputs, rows_to_arrow
+from expguard.models.registry import load_models
+from expguard.models.python import PythonModel, python_model, read_inputs
+from expguard.models.registry import python_models
+from expguard.engines.rows import arrow_schema, rows_to_arrow
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,7 +84,7 @@ def _stored_on_duckdb(rows: list[dict], columns) -> pa.Table:
 
 
 def test_an_empty_input_gives_no_rows_and_an_empty_table_of_the_declared_types():
-    from expguard.alerts import COLUMNS, build_alerts
+    from expguard.models.marts.fct_experiment_exposure_alerts import COLUMNS, build_alerts
 
     tables = {name: [] for name in python_models()[FCT_ALERTS].depends_on}
     assert build_alerts(FakeEngine(tables), Variables()) == []

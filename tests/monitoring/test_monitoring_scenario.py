@@ -11,7 +11,7 @@ import pytest
 
 import expguard
 import scenario
-from expguard.constants import FCT_ALERTS, FCT_DAILY_BY_VARIATION, FCT_SRM
+from expguard.core.constants import FCT_ALERTS, FCT_DAILY_BY_VARIATION, FCT_SRM
 from expguard.engines import ENGINES
 
 pytestmark = pytest.mark.slow

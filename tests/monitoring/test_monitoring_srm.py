@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy.stats import chisquare
 
-from expguard.config import ConfigError, Variables
-from expguard.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGES, SRM_STATUSES
-from expguard.srm import chi_square_test, expected_shares
+from expguard.settings.config import ConfigError, Variables
+from expguard.core.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGES, SRM_STATUSES
+from expguard.models.marts.fct_experiment_exposure_srm import chi_square_test, expected_shares
 from helpers import assignment, by_key, exposure, ts
 from monitoring_helpers import run_all
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import expguard
-from expguard.generator import generate, write_dataset
-from expguard.constants import CORE_MODELS, EXPOSURE_STATUSES, FCT_DAILY, INT_VALIDATION, REJECT_REASONS, STG_EXPOSURES
+from expguard.apps.demo.generator import generate, write_dataset
+from expguard.core.constants import CORE_MODELS, EXPOSURE_STATUSES, FCT_DAILY, INT_VALIDATION, REJECT_REASONS, STG_EXPOSURES
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, props, read_model, run_models, write_rows
 from reference import DAILY_COLUMNS, DEDUPED_COLUMNS, STG_COLUMNS, VALIDATION_COLUMNS, build_models
 

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import expguard
-from expguard.generator import generate
+from expguard.apps.demo.generator import generate
 
 
 def sorted_rows(path: Path) -> list[dict]:

@@ -16,8 +16,8 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from expguard.generator import generate, write_dataset
-from expguard.project import load_models
+from expguard.apps.demo.generator import generate, write_dataset
+from expguard.models.registry import load_models
 
 MODELS = list(load_models())
 KILL_POINTS = (
@@ -101,7 +101,7 @@ def test_kill_between_renames_is_rolled_forward_by_the_next_run(dataset, tmp_pat
     reference_dir = tmp_path / "reference"
     assert expguard_run(events, assignments, reference_dir, tmp_path / "ref.duckdb",
                         "--var", "exp_exposure_max_days_after_assignment=3")[0] == 0
-    from expguard.outputs import recover
+    from expguard.outputs.publish import recover
 
     recover(out)
     for model in MODELS:

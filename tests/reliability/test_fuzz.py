@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import expguard
-from expguard.constants import EXPOSURE_STATUSES, REJECT_REASONS
+from expguard.core.constants import EXPOSURE_STATUSES, REJECT_REASONS
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA
 from reference import build_models
 
@@ -34,7 +34,7 @@ def properties(draw):
     kind = draw(st.sampled_from(["object", "object", "object", "invalid", "null", "array"]))
     if kind == "invalid":
         # Clearly invalid JSON. Lenient extensions (trailing commas, NaN) are engine-defined:
-        # see docs/models.md.
+        # see docs/contract.md.
         return draw(st.sampled_from(["{", "not json", "", '{"experiment_id": "a"', "{'experiment_id': 'a'}"]))
     if kind == "null":
         return None

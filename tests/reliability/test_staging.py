@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from expguard.outputs import STAGING_PREFIX, stage_parquet
+from expguard.outputs.publish import STAGING_PREFIX, stage_parquet
 
 NAMES = [f"model_{i}" for i in range(6)]
 

@@ -18,7 +18,7 @@ sys.path.insert(0, str(HERE))  # browser.py
 def demo_run(tmp_path_factory) -> Path:
     """``expguard demo``'s dataset built into a folder; returns the demo folder
     (``output/`` holds the Parquet files, ``expguard.duckdb`` the database, ``data/`` the inputs)."""
-    from expguard.demo import run_demo
+    from expguard.apps.demo import run_demo
 
     directory = tmp_path_factory.mktemp("demo")
     run_demo(directory, n_events=200_000, seed=7)

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 
 import expguard
 from expguard.cli import main
-from expguard.errors import ConfigError, InputError
-from expguard.report import captions, write_report
-from expguard.report.data import read_outputs
-from expguard.report.summary import overview_row, split_experiments
+from expguard.core.errors import ConfigError, InputError
+from expguard.apps.report import captions, write_report
+from expguard.apps.report.data import read_outputs
+from expguard.apps.report.summary import overview_row, split_experiments
 
 CHARTS_PER_EXPERIMENT = 5
 
@@ -91,7 +91,7 @@ def test_a_failed_write_leaves_the_previous_report(demo_run, tmp_path, monkeypat
     out = tmp_path / "r.html"
     out.write_text("previous", encoding="utf-8")
     run = read_outputs(output_dir=demo_run / "output")
-    from expguard.report import html
+    from expguard.apps.report import html
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("disk full")
@@ -176,7 +176,7 @@ def test_cli_reads_a_database_and_reports_a_missing_one(demo_run, tmp_path):
 @pytest.mark.skipif("spark" not in __import__("expguard.engines", fromlist=["ENGINES"]).ENGINES,
                     reason="the Spark engine is not registered in this build")
 def test_report_built_on_spark_is_the_duckdb_report(tmp_path):
-    from expguard.generator import generate, write_dataset
+    from expguard.apps.demo.generator import generate, write_dataset
 
     events, assignments = write_dataset(generate(30_000, seed=3, n_experiments=4, days=20), tmp_path / "data")
     pages = {}

@@ -7,9 +7,9 @@ import doctest
 
 import pytest
 
-from expguard.report import captions, summary
-from expguard.report.captions import find_shift, pct
-from expguard.report.summary import ExperimentData
+from expguard.apps.report import captions, summary
+from expguard.apps.report.captions import find_shift, pct
+from expguard.apps.report.summary import ExperimentData
 
 START = dt.date(2026, 3, 1)
 STATUSES = ("no_exposure_units", "multi_variation_exposure_units", "variation_mismatch_units",

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.constants import ENGINES
+
 if TYPE_CHECKING:  # pragma: no cover
-    from ..config import EngineSettings
+    from ..settings.config import EngineSettings
     from .base import Engine
 
-# name -> "module:Class"; imported lazily so that a DuckDB-only install never imports pyspark.
-ENGINES: dict[str, str] = {
-    "duckdb": "expguard.engines.duckdb:DuckDBEngine",
-    "spark": "expguard.engines.spark:SparkEngine",
-}
+__all__ = ["ENGINES", "create_engine"]
 
 
 def create_engine(settings: "EngineSettings") -> "Engine":

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlglot import exp
 
-from ..compile import to_sql
-from ..config import EngineSettings, Source
-from ..faults import checkpoint
+from ..sql.render import to_sql
+from ..settings.config import EngineSettings, Source
+from ..core.faults import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from ..pymodels import Columns
+    from .rows import Columns
 
 # Coarse type categories shared by all engines.
 STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTHER = (
@@ -84,7 +84,7 @@ class Engine(abc.ABC):
     def register_rows(self, name: str, rows: list[dict[str, Any]], columns: "Columns") -> int:
         """Materialize rows (a model computed in Python) as table ``name`` of exactly ``columns``
         (name, SQL type); return the row count. The default goes through Arrow."""
-        from ..pymodels import rows_to_arrow
+        from .rows import rows_to_arrow
 
         return self.register_arrow(name, rows_to_arrow(rows, columns))
 

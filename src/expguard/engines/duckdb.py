@@ -13,17 +13,17 @@ import duckdb
 import sqlglot
 from sqlglot import exp
 
-from ..compile import bind_variables
-from ..config import EngineSettings, Source
-from ..errors import EngineError, InputError
-from ..faults import checkpoint
+from ..sql.render import bind_variables
+from ..settings.config import EngineSettings, Source
+from ..core.errors import EngineError, InputError
+from ..core.faults import checkpoint
 from . import base
 from .base import Engine
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
-    from ..pymodels import Columns
+    from .rows import Columns
 
 _READERS = {
     "parquet": "select * from read_parquet(:path, union_by_name = true)",

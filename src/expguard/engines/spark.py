@@ -30,16 +30,16 @@ import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 
-from ..config import EngineSettings, Source
-from ..errors import EngineError, InputError
+from ..settings.config import EngineSettings, Source
+from ..core.errors import EngineError, InputError
 from . import base
 from .base import Engine
 
 # Runtime SQL settings of every expguard session, whatever the cluster's defaults are.
 SESSION_CONF: dict[str, str] = {
-    # SPEC: timestamps hold UTC; casts between TIMESTAMP and TIMESTAMP_NTZ/DATE use this zone.
+    # docs/contract.md: timestamps hold UTC; casts between TIMESTAMP and TIMESTAMP_NTZ/DATE use this zone.
     "spark.sql.session.timeZone": "UTC",
-    # SPEC: microsecond timestamps. Spark's default would write INT96.
+    # docs/contract.md: microsecond timestamps. Spark's default would write INT96.
     "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
     # Parquet timestamps without a zone are read as TIMESTAMP_NTZ, like DuckDB's TIMESTAMP.
     "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
@@ -82,9 +82,9 @@ _JAVA_EXCEPTION = re.compile(r"\b[\w.$]+(?:Exception|Error): ([^\n]+)")
 def category(data_type: Any) -> str:
     """Coarse category (see :mod:`expguard.engines.base`) of a PySpark data type.
 
-    >>> from pyspark.sql import types as T  # doctest: +SKIP
-    >>> category(T.TimestampType()), category(T.LongType()), category(T.TimestampNTZType())  # doctest: +SKIP
-    ('timestamptz', 'integer', 'timestamp')
+    For example (``from pyspark.sql import types as T``), ``category(T.TimestampType())`` is
+    ``'timestamptz'``, ``category(T.LongType())`` ``'integer'`` and ``category(T.TimestampNTZType())``
+    ``'timestamp'`` (tested in tests/engines/test_spark_engine.py).
     """
     from pyspark.sql import types as T
 

@@ -1,0 +1,1 @@
+"""Applications built on the models: alerts, report, diagnose, demo."""

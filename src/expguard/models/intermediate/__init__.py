@@ -1,0 +1,1 @@
+"""The intermediate models (one file per model, named as the model)."""

@@ -1,0 +1,1 @@
+"""The marts models (one file per model, named as the model)."""

@@ -1,0 +1,121 @@
+"""The models: found by walking the layer folders of ``models/``, parsed, ordered by dependency.
+
+Each layer folder (``staging/``, ``intermediate/``, ``marts/``) holds one file per model, named as
+the model: ``NAME.sql`` (one SELECT) or ``NAME.py`` (a model computed in Python). SQL and Python
+models are found the same way and join one dependency order.
+
+A SQL model's dependencies are the tables its SQL reads (CTE names excluded), never declared
+twice: reorder the files or add a model and the order follows from the SQL itself.
+
+A Python model (:mod:`expguard.models.python`) registers itself when its file is imported;
+:func:`load_models` puts it in one topological order with the SQL models.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+from graphlib import CycleError, TopologicalSorter
+from importlib import resources
+
+import sqlglot
+from sqlglot import exp
+
+from ..core.constants import INPUTS
+from .python import REGISTERED, PythonModel
+
+SOURCE_DIALECT = "duckdb"
+
+#: The layer folders, in the order a run passes through them.
+LAYERS = ("staging", "intermediate", "marts")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One model: its name (the file name), its SQL text and what it reads.
+
+    A Python model has no SQL (``sql`` is empty) and carries its :class:`PythonModel`.
+    """
+
+    name: str
+    sql: str
+    layer: str
+    depends_on: tuple[str, ...]
+    python: "PythonModel | None" = None
+
+    @property
+    def is_python(self) -> bool:
+        return self.python is not None
+
+    def parse(self) -> exp.Expression:
+        """A fresh parsed tree of the model's single SELECT (callers may transform it)."""
+        if self.python is not None:
+            raise ValueError(f"model {self.name} is computed in Python; it has no SQL")
+        return sqlglot.parse_one(self.sql, read=SOURCE_DIALECT)
+
+
+def referenced_tables(tree: exp.Expression) -> set[str]:
+    """Names of the tables a query reads, CTE names excluded.
+
+    >>> sorted(referenced_tables(sqlglot.parse_one("with a as (select * from x) select * from a join y using (k)")))
+    ['x', 'y']
+    """
+    ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+    return {table.name for table in tree.find_all(exp.Table) if table.name not in ctes}
+
+
+def _model_files() -> list[tuple[str, str, object]]:
+    """``(layer, file name, resource)`` of every model file, layer by layer, by name."""
+    root = resources.files(__package__)
+    files = []
+    for layer in LAYERS:
+        folder = root / layer
+        for item in sorted(folder.iterdir(), key=lambda p: p.name):
+            if item.name.endswith(".sql") or (item.name.endswith(".py") and not item.name.startswith("_")):
+                files.append((layer, item.name, item))
+    return files
+
+
+@cache
+def python_models() -> dict[str, PythonModel]:
+    """Every Python model: the ``NAME.py`` files of the layer folders, imported (which registers them)."""
+    for layer, file_name, _ in _model_files():
+        if file_name.endswith(".py"):
+            name = file_name.removesuffix(".py")
+            importlib.import_module(f"{__package__}.{layer}.{name}")
+            model = REGISTERED.get(name)
+            if model is None:  # pragma: no cover - a packaging mistake
+                raise RuntimeError(f"models/{layer}/{file_name} registers no Python model named {name}")
+            REGISTERED[name] = PythonModel(model.name, model.depends_on, model.function, model.columns, layer)
+    return dict(REGISTERED)
+
+
+@cache
+def load_models() -> dict[str, Model]:
+    """All models, SQL and Python, in dependency order (each model after what it reads)."""
+    found: dict[str, Model] = {}
+    for layer, file_name, item in _model_files():
+        if not file_name.endswith(".sql"):
+            continue
+        name = file_name.removesuffix(".sql")
+        sql = item.read_text(encoding="utf-8")
+        statements = sqlglot.parse(sql, read=SOURCE_DIALECT)
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+            raise RuntimeError(f"model {name} must be exactly one SELECT statement")
+        deps = tuple(sorted(referenced_tables(statements[0])))
+        found[name] = Model(name=name, sql=sql, layer=layer, depends_on=deps)
+    for name, python in python_models().items():
+        if name in found:  # pragma: no cover - a packaging mistake
+            raise RuntimeError(f"model {name} is defined both in SQL and in Python")
+        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python)
+    graph = {name: [d for d in model.depends_on if d not in INPUTS] for name, model in found.items()}
+    for name, deps in graph.items():
+        for dep in deps:
+            if dep not in found:
+                raise RuntimeError(f"model {name} reads {dep!r}, which is neither an input nor a model")
+    try:
+        order = list(TopologicalSorter(graph).static_order())
+    except CycleError as error:  # pragma: no cover - a packaging mistake, not a user error
+        raise RuntimeError(f"models depend on each other in a cycle: {error.args[1]}") from None
+    return {name: found[name] for name in order}

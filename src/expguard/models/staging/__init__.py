@@ -1,0 +1,1 @@
+"""The staging models (one file per model, named as the model)."""

@@ -1,0 +1,1 @@
+"""The run: inputs checked, models built in order, outputs published."""

@@ -1,0 +1,235 @@
+"""run(): read inputs -> check contracts -> build models in order -> write outputs atomically."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from ..inputs import contracts
+from ..inputs import views as inputs
+from ..core.faults import checkpoint
+from ..sql.render import bind_variables
+from ..settings.config import RunConfig
+from ..core.constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
+from ..engines import create_engine
+from ..engines.base import Engine
+from ..core.errors import ContractError
+from ..outputs.publish import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
+from ..models.registry import load_models
+from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
+from ..models.verdict import Verdict, overall, verdicts
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+DEFAULT_LOCK_TIMEOUT = 60.0
+
+
+@dataclass
+class ModelResult:
+    """What one model produced."""
+
+    name: str
+    rows: int
+    seconds: float
+
+
+@dataclass
+class RunResult:
+    """What a run built and where it wrote it."""
+
+    models: list[ModelResult] = field(default_factory=list)
+    parquet_files: list[Path] = field(default_factory=list)
+    database: Path | None = None
+    seconds: float = 0.0
+    #: The rows of fct_experiment_health (a few per experiment): the run's verdicts.
+    health: list[dict] = field(default_factory=list)
+    #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
+    rejected: "RejectedEvents | None" = None
+
+    def rows(self, name: str) -> int:
+        return next(m.rows for m in self.models if m.name == name)
+
+    @property
+    def verdicts(self) -> "dict[str | None, Verdict]":
+        """experiment_id -> its verdict (the stream-wide one under None); see expguard.verdict."""
+        return verdicts(self.health)
+
+    @property
+    def status(self) -> str:
+        """The worst verdict of the run: fail, warn, pass or not_enough_data."""
+        return overall(self.health)
+
+
+Progress = Callable[[str, dict], None]
+
+
+def _silent(_event: str, _info: dict) -> None:
+    pass
+
+
+def prepare(engine: Engine, config: RunConfig) -> None:
+    """Register the sources and build the canonical input views (the contracts are checked
+    around the models: :func:`build_checked`)."""
+    engine.register_source(inputs.RAW_EVENTS, config.events)
+    engine.register_source(inputs.RAW_ASSIGNMENTS, config.assignments)
+    inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+    inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
+
+
+@contextlib.contextmanager
+def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
+    """Check the assignment contracts around a block that builds the models; raise a violation.
+
+    The row checks (nulls, blanks) run first, in one scan; on an engine that runs jobs side by
+    side (:attr:`Engine.concurrent_jobs`: Spark, whose scan of one assignment file is one task)
+    they run while the block builds the models, on a core the staging model leaves idle. The
+    uniqueness check runs after the block, from the validation model's row count that the block
+    stores under ``"validation_rows"`` (see :func:`contracts.check_unique_pairs`). Nothing is
+    written before every check has passed, and a violation wins over a model's failure: it is
+    the cause the user must fix first.
+    """
+    state: dict[str, int] = {}
+    row_checks = None
+    pool = None
+    if engine.concurrent_jobs:
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-contracts")
+        row_checks = pool.submit(contracts.check_assignments, engine, contracts.ROW_CHECKS)
+    else:
+        contracts.check_assignments(engine, contracts.ROW_CHECKS)
+    try:
+        try:
+            yield state
+        except Exception:
+            # (an interrupt or a kill is not explained by the input: it ends the run at once)
+            if row_checks is not None and isinstance(row_checks.exception(), ContractError):
+                raise row_checks.exception() from None
+            try:
+                contracts.check_unique_pairs(engine)
+            except ContractError as violation:
+                raise violation from None
+            except Exception:  # noqa: BLE001 - the model's own failure is reported instead
+                pass
+            raise
+        if row_checks is not None:
+            row_checks.result()
+        contracts.check_unique_pairs(engine, state.get("validation_rows"))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+    """Materialize every model in dependency order, variables bound as literals; a Python
+    model's rows are stored with ``engine.register_rows``."""
+    results = []
+    variables = config.variables.as_dict()
+    for model in load_models().values():
+        progress("model_start", {"name": model.name})
+        started = time.perf_counter()
+        checkpoint(f"model:{model.name}")
+        if model.python is not None:
+            rows = engine.register_rows(model.name, model.python.build(engine, config.variables), model.python.columns)
+        else:
+            rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
+        result = ModelResult(model.name, rows, time.perf_counter() - started)
+        results.append(result)
+        progress("model_done", {"name": model.name, "rows": rows, "seconds": result.seconds})
+    return results
+
+
+def build_checked(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+    """Build every model (:func:`build_models`) with the assignment contracts checked around
+    them (:func:`contracts_checked`): the one way a run, a report and a diagnosis build."""
+    with contracts_checked(engine) as checked:
+        models = build_models(engine, config, progress)
+        rows = {model.name: model.rows for model in models}
+        if INT_VALIDATION in rows:
+            checked["validation_rows"] = rows[INT_VALIDATION]
+    return models
+
+
+@contextlib.contextmanager
+def built_engine(config: RunConfig, progress: Progress = _silent) -> Iterator[Engine]:
+    """An engine holding every model built from ``config``'s inputs, contracts checked; nothing
+    is written, and the engine is closed when the block ends."""
+    engine = create_engine(config.engine)
+    try:
+        prepare(engine, config)
+        build_checked(engine, config, progress)
+        yield engine
+    finally:
+        engine.close()
+
+
+def build_tables(config: RunConfig, names: list[str], progress: Progress = _silent) -> dict[str, "pa.Table"]:
+    """Build every model for ``config`` and return the named ones as Arrow tables; write nothing."""
+    with built_engine(config, progress) as engine:
+        return {name: engine.to_arrow(name) for name in names}
+
+
+def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
+    """Write every model to every output target, all or nothing.
+
+    Each target is written aside first (Parquet files in a staging folder, database tables in an
+    open transaction); then, under the targets' locks, the commit point: the Parquet marker, the
+    database COMMIT, and the moves into place. A failure or kill before the marker leaves every
+    target as it was.
+    """
+    outputs = config.outputs.resolved()
+    output_dir = Path(outputs.output_dir) if outputs.output_dir is not None else None
+    database = Path(outputs.database) if outputs.database is not None else None
+    with contextlib.ExitStack() as stack:
+        # Locks in a fixed order (database, then folder), so that two runs never deadlock.
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
+        if output_dir is not None:
+            output_dir.mkdir(parents=True, exist_ok=True)
+            stack.enter_context(exclusive_lock(output_dir / ".expguard.lock", lock_timeout, output_dir))
+            recover(output_dir)
+        staging = None
+        try:
+            with contextlib.ExitStack() as transaction:
+                if database is not None:
+                    transaction.enter_context(engine.database_writer(names, database))
+                if output_dir is not None:
+                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
+                    mark_committed(staging)
+                # leaving this block commits the database transaction
+            if staging is not None and output_dir is not None:
+                result.parquet_files = publish(staging, output_dir)
+            result.database = database
+        finally:
+            discard(staging)
+
+
+def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:
+    """Build all models for ``config`` and write them; raise an ExpguardError on bad input.
+
+    Nothing is written unless every model was built: a failure at any step leaves the previous
+    outputs as they were.
+    """
+    started = time.perf_counter()
+    outputs = config.outputs.resolved()
+    if outputs.output_dir is not None and Path(outputs.output_dir).is_dir():
+        # Finish (or discard) whatever an interrupted earlier run left, before anything else.
+        with exclusive_lock(Path(outputs.output_dir) / ".expguard.lock", lock_timeout, Path(outputs.output_dir)):
+            recover(Path(outputs.output_dir))
+    engine = create_engine(config.engine)
+    try:
+        progress("prepare", {})
+        prepare(engine, config)
+        result = RunResult(models=build_checked(engine, config, progress))
+        result.health = engine.rows(FCT_HEALTH)
+        result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+        progress("write", {})
+        write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
+    finally:
+        engine.close()
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,1 @@
+"""What the user configured: the project file, variables, sources, engine and output settings."""

@@ -1,0 +1,1 @@
+"""SQL helpers shared by every layer that renders SQL: variables bound as literals, dialect fix-ups."""
