@@ -238,7 +238,8 @@ ALERTS_EXIT_CODE = 3
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="A table for people, or a JSON array for scripts.")
 @click.option("--fail-on", type=click.Choice(["warning", "critical"]), default=None,
-              help=f"Exit {ALERTS_EXIT_CODE} when a listed alert has this severity or a worse one.")
+              help=f"Exit {ALERTS_EXIT_CODE} when a listed alert has this severity or a worse one, "
+                   "or a health verdict does (critical: fail).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Only alerts dated on or after this day (YYYY-MM-DD).")
 @click.option("--experiment", "experiments", multiple=True, metavar="ID", help="Only this experiment's alerts (repeatable).")
@@ -251,31 +252,40 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
     Example:
       expguard alerts --output-dir out/ --fail-on critical
       expguard alerts --events events.parquet --assignments assignments.parquet --format json
-    Exits 3 when --fail-on is given and a listed alert reaches that severity.
+    Ends with the health verdicts of the same experiments. Exits 3 when --fail-on is given and a
+    listed alert reaches that severity, or a verdict does (warning: warn or fail; critical: fail).
     """
-    from .apps import alerts
-    from .core.constants import FCT_ALERTS
+    from .apps import alerts, health_summary
+    from .core.constants import FCT_ALERTS, FCT_HEALTH
     from .core.errors import ConfigError
+    from .models.verdict import overall_of, reaches, verdicts
 
     if output_dir is not None or database is not None:
         if output_dir is not None and database is not None:
             raise ConfigError("give one of --output-dir or --database to read alerts from")
         if options["events"] is not None or options["assignments"] is not None:
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
-        found = alerts.read_alerts(output_dir=output_dir, database=database)
+        found, health = alerts.read_run(output_dir=output_dir, database=database)
     else:
         from .runner.pipeline import build_tables
 
-        found = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS].to_pylist()
+        tables = build_tables(config_from_options(**options), [FCT_ALERTS, FCT_HEALTH])
+        found, health = tables[FCT_ALERTS].to_pylist(), tables[FCT_HEALTH].to_pylist()
     rows = alerts.select_alerts(found, since.date() if since else None, experiments)
+    judged = verdicts(alerts.select_health(health, experiments))
     if fmt == "json":
         click.echo(alerts.alerts_json(rows))
+        if reaches(overall_of(judged), "warn"):
+            # The JSON stays a list of alerts for scripts; the verdict is not left unsaid.
+            click.echo(f"expguard: {health_summary.one_line(judged, 'warn')}", err=True)
     else:
         from rich.console import Console
 
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         console.print(alerts.alerts_table(rows) if rows else "no alerts")
-    if fail_on is not None and alerts.reaches(rows, fail_on):
+        health_summary.print_summary(console, judged)
+    if fail_on is not None and (alerts.reaches(rows, fail_on)
+                                or reaches(overall_of(judged), alerts.VERDICT_FOR_SEVERITY[fail_on])):
         sys.exit(ALERTS_EXIT_CODE)
 
 

@@ -186,3 +186,17 @@ def test_run_fail_on_on_a_healthy_dataset_exits_0(tmp_path, clean):
     result = _cli_run(tmp_path, clean, "--fail-on", "warn")
     assert result.exit_code == 0, result.stderr
     assert "health: all 4 experiments pass" in result.stdout
+
+
+def test_alerts_command_shows_the_verdict_when_there_is_no_alert(tmp_path, clean):
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    broken = Dataset(clean.events.filter(pc.invert(drop)), clean.assignments)
+    assert _cli_run(tmp_path, broken).exit_code == 0
+    listed = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out")])
+    assert listed.exit_code == 0
+    assert "no alerts" in listed.stdout
+    assert "health: 1 of 4 experiments FAIL" in listed.stdout and "exposure_events_present" in listed.stdout
+    failing = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out"), "--fail-on", "critical"])
+    assert failing.exit_code == 3
+    as_json = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out"), "--format", "json"])
+    assert as_json.stdout.strip() == "[]" and "exp_01 fail (exposure_events_present)" in as_json.stderr
