@@ -200,3 +200,31 @@ def test_alerts_command_shows_the_verdict_when_there_is_no_alert(tmp_path, clean
     assert failing.exit_code == 3
     as_json = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out"), "--format", "json"])
     assert as_json.stdout.strip() == "[]" and "exp_01 fail (exposure_events_present)" in as_json.stderr
+
+
+@pytest.mark.spark
+def test_the_same_health_rows_on_spark(tmp_path, clean):
+    # One dataset with three broken experiments: renamed mid-way, no exposures, no assignments;
+    # the candidate search (a scan of fct_events) runs on both engines.
+    renamed = rename_exposures(clean, "exp_02", dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc), "Experiment Viewed")
+    drop = pc.and_(_exposures(renamed.events), _of_experiment(renamed.events, "exp_01"))
+    keep = pc.not_equal(renamed.assignments["experiment_id"], "exp_04")
+    broken = Dataset(renamed.events.filter(pc.invert(drop)), renamed.assignments.filter(keep))
+    pq_dir = tmp_path / "in"
+    pq_dir.mkdir()
+    pq.write_table(broken.events, pq_dir / "events.parquet")
+    pq.write_table(broken.assignments, pq_dir / "assignments.parquet")
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        result = expguard.run(str(pq_dir / "events.parquet"), str(pq_dir / "assignments.parquet"),
+                              output_dir=str(tmp_path / engine), vars={"exp_health_as_of": _as_of(broken)},
+                              engine={"name": engine})
+        rows[engine] = sorted(result.health, key=lambda r: (r["experiment_id"] or "", r["check_name"]))
+    assert rows["spark"] == rows["duckdb"]
+    from expguard.models.verdict import verdicts
+
+    found = verdicts(rows["spark"])
+    assert found["exp_01"].reason["check_name"] == "exposure_events_present"
+    assert found["exp_02"].reason["check_name"] == "freshness" and "'Experiment Viewed'" in found["exp_02"].reason["detail"]
+    assert found["exp_04"].reason["check_name"] == "assignments_present"
+    assert found["exp_03"].status == "pass"
