@@ -321,8 +321,12 @@ def report_command(output_dir: str | None, database: str | None, out: str, exper
         run = build_data(config_from_options(**options))
     result = write_report(run, out, experiments, title)
     if not quiet:
+        from .apps.health_summary import headline
+        from .models.verdict import verdicts
+
         click.echo(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB): {result.experiments} experiment"
                    f"{'s' if result.experiments != 1 else ''}, {result.charts} charts")
+        click.echo(headline(verdicts(run.only(experiments).health)))
 
 
 @main.command(name="diagnose")

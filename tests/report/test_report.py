@@ -154,7 +154,8 @@ def test_cli_writes_the_report(demo_run, tmp_path):
     result = CliRunner().invoke(main, ["report", "--output-dir", str(demo_run / "output"), "--out", str(out),
                                        "--experiment", "exp_02", "--title", "Weekly check"])
     assert result.exit_code == 0, result.output
-    assert re.fullmatch(rf"wrote {re.escape(str(out))} \(\d+\.\d MB\): 1 experiment, 5 charts\n", result.stdout)
+    assert re.fullmatch(rf"wrote {re.escape(str(out))} \(\d+\.\d MB\): 1 experiment, 5 charts\n"
+                        rf"health: 1 of 1 experiment warn\n", result.stdout)
     assert "<title>Weekly check</title>" in out.read_text(encoding="utf-8")
 
 
