@@ -487,12 +487,12 @@ CHECK_LABELS = {
 
 
 def verdict_phrase(verdict: "Verdict") -> str:
-    """``fails freshness (exposure events lagging assignments)``-like words for a verdict's reason."""
+    """``fails: exposure events lagging assignments``-like words for a verdict and its reason."""
     reason = verdict.reason
     if reason is None:
         return {"pass": "passes every check", "not_enough_data": "has too little data to judge"}[verdict.status]
-    verb = "fails" if verdict.status == "fail" else "warns on"
-    return f"{verb} {reason['check_name']} ({CHECK_LABELS.get(reason['check_name'], reason['check_name'])})"
+    verb = "fails" if verdict.status == "fail" else "warns"
+    return f"{verb}: {CHECK_LABELS.get(reason['check_name'], reason['check_name'])}"
 
 
 def overview_caption(experiments: Sequence[ExperimentData], unattributed_events: int = 0,
@@ -509,11 +509,12 @@ def overview_caption(experiments: Sequence[ExperimentData], unattributed_events:
     sentences = [f"{units(len(experiments), 'experiment')}: {counts}."]
     attention = by_status["fail"] + by_status["warn"]
     if attention:
-        first = [f"{e.experiment_id}, which {verdict_phrase(e.verdict)}" for e in attention[:5]]
+        first = [f"{e.experiment_id} ({verdict_phrase(e.verdict)})" for e in attention[:5]]
         more = f" and {len(attention) - 5} more" if len(attention) > 5 else ""
         sentences.append("Look first at " + "; ".join(first) + more + ".")
     if stream is not None and stream.status in ("fail", "warn"):
-        sentences.append(f"The event stream as a whole {verdict_phrase(stream)}: {stream.reason['detail']}.")
+        sentences.append(f"The event stream as a whole {verdict_phrase(stream).replace(':', ' on', 1)}: "
+                         f"{stream.reason['detail']}.")
     srm = [overview_row(e)["experiment_id"] for e in experiments if overview_row(e)["srm"].verdict == "srm"]
     if srm:
         sentences.append(f"Sample-ratio mismatch over all cohorts in {', '.join(srm[:5])}"

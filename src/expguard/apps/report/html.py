@@ -231,8 +231,10 @@ def _reason_cell(row: dict) -> str:
     reason = row["reason"]
     if reason is None:
         return _cell("-", "")
-    return _cell(f'<span title="{_e(reason["detail"])}">{_e(reason["check_name"])}</span>'
-                 f'<span class="sub">{_e(reason["detail"])}</span>', reason["check_name"], "reason")
+    # The sentence's first clause here; the whole of it in the tooltip and the experiment's table.
+    short = reason["detail"].split("; ")[0]
+    return _cell(f'<span title="{_e(reason["detail"])}">{_e(reason["check_name"])}'
+                 f'<span class="sub">{_e(short)}</span></span>', reason["check_name"], "reason")
 
 
 def overview_table(experiments: Sequence[ExperimentData], anchors: dict[str, str]) -> str:
@@ -350,7 +352,8 @@ def experiment_section(e: ExperimentData, anchor: str, charts: list[dict]) -> st
     verdict = e.verdict
     figures = [f'<figure class="card wide"><h3>Health checks</h3>{health_table(e)}'
                f'<figcaption>{_e(e.experiment_id)} {_e(captions.verdict_phrase(verdict))}'
-               f'{": " + _e(verdict.reason["detail"]) if verdict.reason else "."}</figcaption></figure>']
+               f'{" (" + _e(verdict.reason["check_name"]) + "): " + _e(verdict.reason["detail"]) if verdict.reason else "."}'
+               f'</figcaption></figure>']
     for key, heading, draw, caption in CHARTS:
         index = len(charts)
         figure = draw(e)

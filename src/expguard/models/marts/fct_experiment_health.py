@@ -302,7 +302,7 @@ def check_freshness(facts: dict, dark: list[dt.date], v: "Variables", candidates
     status = judge_above(lag, warn, fail)
     if dark_lag > newest_lag:
         text = (f"exposure events per assigned unit fell below {pct(DARK_SHARE)} of their usual level on the last "
-                f"{len(dark)} day{'s' if len(dark) != 1 else ''} of assignment (since {dark[0].isoformat()}; "
+                f"{len(dark)} day{'s' if len(dark) != 1 else ''} of assignment (since {dark[0].isoformat()}, "
                 f"newest exposure event {last_event:%Y-%m-%d %H:%M})")
     elif lag == 0:
         text = f"the newest exposure event ({last_event:%Y-%m-%d %H:%M}) is not older than the newest assignment"
