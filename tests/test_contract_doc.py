@@ -162,7 +162,8 @@ def test_the_variables_table_lists_every_variable_with_its_default():
 def test_the_page_names_every_enumerated_value():
     text = PAGE.read_text(encoding="utf-8")
     values = (*constants.REJECT_REASONS, *constants.EXPOSURE_STATUSES, *constants.SRM_STAGES,
-              *constants.SRM_STATUSES, *constants.ALERT_TYPES, *constants.SEVERITIES)
+              *constants.SRM_STATUSES, *constants.ALERT_TYPES, *constants.SEVERITIES,
+              *constants.HEALTH_CHECKS, *constants.HEALTH_STATUSES)
     assert [value for value in values if f"`{value}`" not in text] == []
 
 

@@ -5,6 +5,7 @@ The expected values were captured from the code before the package was reorganiz
 folders (issue 17); a change here is a change users see, so it must be deliberate. Since then:
 ``preset=`` on run, report and diagnose and ``--events-preset`` on every command that reads the
 events (issue 14, source presets).
+``--as-of`` on every command that builds the models and ``run --fail-on`` (issue 13, health verdicts).
 """
 
 from __future__ import annotations
@@ -31,12 +32,12 @@ SIGNATURES = {
 TOP_HELP = "Usage: main [OPTIONS] COMMAND [ARGS]...\n\n  expguard: validate A/B-test exposures against assignments.\n\n  Example:\n    expguard demo\n    expguard run --events events.parquet --assignments assignments.parquet --output-dir out/\n\nOptions:\n  --version   Show the version and exit.\n  -h, --help  Show this message and exit.\n\nCommands:\n  alerts    List exposure-quality alerts: from an earlier run's outputs, or...\n  compile   Print a model's SQL with the variables bound, in a dialect, for...\n  demo      Generate a realistic seeded dataset with known defects, run the...\n  diagnose  Walk the exposure-rate-drop runbook for one experiment and say...\n  report    Write an HTML report of exposure quality: overview, charts and...\n  run       Build the exposure-validation models from an event stream and...\n"
 
 COMMAND_OPTIONS = {
-    'alerts': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--fail-on', '--format', '--memory-limit', '--output-dir', '--project', '--since', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
+    'alerts': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--fail-on', '--format', '--memory-limit', '--output-dir', '--project', '--since', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
     'compile': ['--all', '--assignments-table', '--debug', '--dialect', '--events-table', '--schema', '--var', 'model'],
     'demo': ['--debug', '--dir', '--events', '--quiet', '--seed', '-q'],
-    'diagnose': ['--assignments', '--assignments-format', '--database', '--date', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--format', '--memory-limit', '--output-dir', '--project', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
-    'report': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--memory-limit', '--out', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--title', '--var', '-q'],
-    'run': ['--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--lock-timeout', '--memory-limit', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
+    'diagnose': ['--as-of', '--assignments', '--assignments-format', '--database', '--date', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--format', '--memory-limit', '--output-dir', '--project', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
+    'report': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--memory-limit', '--out', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--title', '--var', '-q'],
+    'run': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--fail-on', '--lock-timeout', '--memory-limit', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
 }
 
 

@@ -79,6 +79,9 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--threads", type=int, default=None, help="Engine threads (default: all cores)."),
         click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk."),
         click.option("--temp-directory", default=None, help="Where the engine spills (default: a private temp folder)."),
+        click.option("--as-of", "as_of", default=None, metavar="TIME",
+                     help="Reference time of the freshness check, ISO-8601 (default: now); "
+                          "same as --var exp_health_as_of=TIME."),
         click.option("--debug", is_flag=True, help="Show the full traceback on errors."),
     ]
     for option in reversed(options):
@@ -115,9 +118,12 @@ def main() -> None:
 @click.option("--output-dir", default=None, help="Write one Parquet file per model here (created if missing).")
 @click.option("--database", default=None, help="Write one table per model into this DuckDB file (default: expguard.duckdb when --output-dir is not given).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
-@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--fail-on", type=click.Choice(["warn", "fail"]), default=None,
+              help="Exit 3 (after writing the outputs) when an experiment's health verdict is this or worse.")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and a failing verdict, on stderr).")
 @handle_errors
-def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet: bool, debug: bool, **options: Any) -> None:
+def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_on: str | None, quiet: bool,
+        debug: bool, **options: Any) -> None:
     """Build the exposure-validation models from an event stream and assignments.
 
     \b
@@ -125,6 +131,8 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet
       expguard run --events events.parquet --assignments assignments.parquet \\
           --output-dir out/ --var exp_exposure_max_days_after_assignment=14
     With no --events/--assignments, the sources come from ./expguard.toml.
+    Ends with the health verdicts (fct_experiment_health): experiments that fail or warn, each
+    with its first failing check. Exits 3 when --fail-on is given and a verdict reaches it.
     """
     from .runner.pipeline import run as run_pipeline
 
@@ -138,6 +146,23 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, quiet
     count = result.rows(FCT_ALERTS)
     console.print(f"{count:,} exposure-quality alert{'s' if count != 1 else ''}; list them with: expguard alerts "
                   + (f"--output-dir {result.parquet_files[0].parent}" if result.parquet_files else f"--database {result.database}"))
+    finish_with_verdicts(console, result.verdicts, result.rejected, fail_on)
+
+
+def finish_with_verdicts(console, found, rejected, fail_on: str | None) -> None:
+    """Print the health summary; exit 3 when ``fail_on`` is reached. A failing verdict is also
+    said on stderr when stdout is quiet, so that it cannot go unseen."""
+    from .apps import health_summary
+    from .models.verdict import FAIL, overall_of, reaches
+
+    health_summary.print_summary(console, found, rejected)
+    status = overall_of(found)
+    if console.quiet and status == FAIL:
+        click.echo(f"expguard: {health_summary.one_line(found, FAIL)}", err=True)
+    if fail_on is not None and reaches(status, fail_on):
+        if not console.quiet or status != FAIL:
+            click.echo(f"expguard: {health_summary.one_line(found, fail_on)}", err=True)
+        sys.exit(health_summary.VERDICT_EXIT_CODE)
 
 
 @main.command()
@@ -157,12 +182,14 @@ def demo(directory: str, n_events: int, seed: int, quiet: bool, debug: bool) -> 
     from .apps.demo import run_demo
 
     console = _console(quiet)
-    summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console))
+    summary = run_demo(Path(directory), n_events=n_events, seed=seed, progress=progress_printer(console), broken=True)
     from rich.console import Console
 
     # Wide enough for the summary even when stdout is not a terminal (rich assumes 80 there).
-    Console(highlight=False, width=None if sys.stdout.isatty() else 132).print(summary)
+    wide = Console(highlight=False, width=None if sys.stdout.isatty() else 132)
+    wide.print(summary)
     console.print(f"models written to {directory}/expguard.duckdb and {directory}/output/")
+    finish_with_verdicts(wide, summary.result.verdicts, summary.result.rejected, None)
 
 
 @main.command(name="compile")
@@ -214,7 +241,8 @@ ALERTS_EXIT_CODE = 3
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="A table for people, or a JSON array for scripts.")
 @click.option("--fail-on", type=click.Choice(["warning", "critical"]), default=None,
-              help=f"Exit {ALERTS_EXIT_CODE} when a listed alert has this severity or a worse one.")
+              help=f"Exit {ALERTS_EXIT_CODE} when a listed alert has this severity or a worse one, "
+                   "or a health verdict does (critical: fail).")
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Only alerts dated on or after this day (YYYY-MM-DD).")
 @click.option("--experiment", "experiments", multiple=True, metavar="ID", help="Only this experiment's alerts (repeatable).")
@@ -227,31 +255,40 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
     Example:
       expguard alerts --output-dir out/ --fail-on critical
       expguard alerts --events events.parquet --assignments assignments.parquet --format json
-    Exits 3 when --fail-on is given and a listed alert reaches that severity.
+    Ends with the health verdicts of the same experiments. Exits 3 when --fail-on is given and a
+    listed alert reaches that severity, or a verdict does (warning: warn or fail; critical: fail).
     """
-    from .apps import alerts
-    from .core.constants import FCT_ALERTS
+    from .apps import alerts, health_summary
+    from .core.constants import FCT_ALERTS, FCT_HEALTH
     from .core.errors import ConfigError
+    from .models.verdict import overall_of, reaches, verdicts
 
     if output_dir is not None or database is not None:
         if output_dir is not None and database is not None:
             raise ConfigError("give one of --output-dir or --database to read alerts from")
         if options["events"] is not None or options["assignments"] is not None:
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
-        found = alerts.read_alerts(output_dir=output_dir, database=database)
+        found, health = alerts.read_run(output_dir=output_dir, database=database)
     else:
         from .runner.pipeline import build_tables
 
-        found = build_tables(config_from_options(**options), [FCT_ALERTS])[FCT_ALERTS].to_pylist()
+        tables = build_tables(config_from_options(**options), [FCT_ALERTS, FCT_HEALTH])
+        found, health = tables[FCT_ALERTS].to_pylist(), tables[FCT_HEALTH].to_pylist()
     rows = alerts.select_alerts(found, since.date() if since else None, experiments)
+    judged = verdicts(alerts.select_health(health, experiments))
     if fmt == "json":
         click.echo(alerts.alerts_json(rows))
+        if reaches(overall_of(judged), "warn"):
+            # The JSON stays a list of alerts for scripts; the verdict is not left unsaid.
+            click.echo(f"expguard: {health_summary.one_line(judged, 'warn')}", err=True)
     else:
         from rich.console import Console
 
         console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         console.print(alerts.alerts_table(rows) if rows else "no alerts")
-    if fail_on is not None and alerts.reaches(rows, fail_on):
+        health_summary.print_summary(console, judged)
+    if fail_on is not None and (alerts.reaches(rows, fail_on)
+                                or reaches(overall_of(judged), alerts.VERDICT_FOR_SEVERITY[fail_on])):
         sys.exit(ALERTS_EXIT_CODE)
 
 
@@ -287,8 +324,12 @@ def report_command(output_dir: str | None, database: str | None, out: str, exper
         run = build_data(config_from_options(**options))
     result = write_report(run, out, experiments, title)
     if not quiet:
+        from .apps.health_summary import headline
+        from .models.verdict import verdicts
+
         click.echo(f"wrote {result.path} ({result.bytes / 1e6:.1f} MB): {result.experiments} experiment"
                    f"{'s' if result.experiments != 1 else ''}, {result.charts} charts")
+        click.echo(headline(verdicts(run.only(experiments).health)))
 
 
 @main.command(name="diagnose")

@@ -160,6 +160,8 @@ def run_both(tmp_path: Path, events: str | dict[str, str], assignments: str, var
     """Run both engines on the same rows (``events`` may name other files per engine); return
     every output file of each, by model name."""
     outputs: dict[str, dict[str, pa.Table]] = {}
+    # The freshness check's reference time (default: now) is fixed, so the two engines see the same.
+    variables = {"exp_health_as_of": "2026-06-01T00:00:00", **variables}
     for engine in ("duckdb", "spark"):
         out = tmp_path / f"out-{engine}"
         source = events[engine] if isinstance(events, dict) else events

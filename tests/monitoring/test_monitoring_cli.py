@@ -1,5 +1,6 @@
 """``expguard alerts``: from an earlier run's folder or database, or built from the inputs; table
-or JSON; ``--fail-on`` exits 3 when a listed alert reaches that severity."""
+or JSON; ``--fail-on`` exits 3 when a listed alert reaches that severity, or a health verdict does.
+JSON goes to stdout alone (a failing verdict is one line on stderr), so scripts read ``stdout``."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from click.testing import CliRunner
 from expguard.cli import ALERTS_EXIT_CODE, main
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, T0, assignment, exposure, ts, write_rows
 
-SMALL = ("--var", "exp_alert_min_cohort_units=10")
+SMALL = ("--var", "exp_alert_min_cohort_units=10", "--as-of", "2026-03-13T12:00:00")
 DROP_DATE = (T0 + dt.timedelta(days=7)).date().isoformat()
 
 
@@ -66,8 +67,8 @@ def test_table_from_an_output_folder(built):
 def test_json_from_an_output_folder_and_from_a_database_agree(built):
     from_folder = invoke("alerts", "--output-dir", built[0], "--format", "json")
     from_database = invoke("alerts", "--database", built[1], "--format", "json")
-    alerts = json.loads(from_folder.output)
-    assert alerts == json.loads(from_database.output)
+    alerts = json.loads(from_folder.stdout)
+    assert alerts == json.loads(from_database.stdout)
     assert [(a["experiment_id"], a["date"], a["alert_type"], a["severity"]) for a in alerts] == [
         ("exp", DROP_DATE, "exposure_rate_drop", "warning")]
     assert {"observed", "baseline", "threshold", "message"} <= set(alerts[0])
@@ -78,7 +79,7 @@ def test_built_from_the_inputs_writes_nothing(inputs, built, tmp_path):
         result = invoke("alerts", "--events", inputs[0], "--assignments", inputs[1], *SMALL, "--format", "json")
         assert result.exit_code == 0, result.output
         assert list(Path(cwd).iterdir()) == []
-    assert json.loads(result.output) == json.loads(invoke("alerts", "--output-dir", built[0], "--format", "json").output)
+    assert json.loads(result.stdout) == json.loads(invoke("alerts", "--output-dir", built[0], "--format", "json").stdout)
 
 
 @pytest.mark.parametrize("fail_on, code", [("warning", ALERTS_EXIT_CODE), ("critical", 0)])
@@ -97,10 +98,15 @@ def test_fail_on_critical_with_a_critical_alert(inputs):
 
 def test_filters_apply_before_fail_on(built):
     later = (T0 + dt.timedelta(days=8)).date().isoformat()
+    # --since filters the alerts, not the verdict: the experiment still warns (its exposures
+    # stopped on its last day, the same drop the alert saw), and "no alerts" never stands alone.
     result = invoke("alerts", "--output-dir", built[0], "--since", later, "--fail-on", "warning")
-    assert (result.exit_code, result.output.strip()) == (0, "no alerts")
+    assert result.exit_code == ALERTS_EXIT_CODE
+    assert result.output.startswith("no alerts\n")
+    assert "health: 1 of 1 experiment warn" in result.output and "freshness" in result.output
+    assert invoke("alerts", "--output-dir", built[0], "--since", later, "--fail-on", "critical").exit_code == 0
     result = invoke("alerts", "--output-dir", built[0], "--experiment", "other", "--format", "json", "--fail-on", "warning")
-    assert (result.exit_code, json.loads(result.output)) == (0, [])
+    assert (result.exit_code, json.loads(result.stdout)) == (0, [])
     assert invoke("alerts", "--output-dir", built[0], "--since", DROP_DATE, "--experiment", "exp",
                   "--fail-on", "warning").exit_code == ALERTS_EXIT_CODE
 

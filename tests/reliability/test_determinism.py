@@ -32,8 +32,11 @@ def test_split_shuffled_and_threads_give_identical_outputs(data, tmp_path):
     one.mkdir()
     pq.write_table(data.events, one / "events.parquet")
     pq.write_table(data.assignments, one / "assignments.parquet")
+    # The health checks' freshness is judged at a reference time (default: now): fixed here, so
+    # that two runs of the same data give the same bytes.
+    as_of = {"exp_health_as_of": "2026-06-01T00:00:00"}
     expguard.run(str(one / "events.parquet"), str(one / "assignments.parquet"), output_dir=str(tmp_path / "out1"),
-                 engine={"threads": 1})
+                 engine={"threads": 1}, vars=as_of)
     expected = outputs(tmp_path / "out1")
 
     split = tmp_path / "split"
@@ -48,5 +51,5 @@ def test_split_shuffled_and_threads_give_identical_outputs(data, tmp_path):
     for threads in (1, 2):
         out = tmp_path / f"split-{threads}"
         expguard.run(str(split / "events-*.parquet"), str(split / "assignments-*.parquet"), output_dir=str(out),
-                     engine={"threads": threads})
+                     engine={"threads": threads}, vars=as_of)
         assert outputs(out) == expected, f"threads={threads}"

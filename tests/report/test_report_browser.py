@@ -49,10 +49,12 @@ def test_demo_report_draws_every_chart_without_errors_or_requests(demo_run, brow
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     # The overview sorts in the page: a click on "exposure rate" sorts ascending, a second descending.
     order = browser.evaluate("""(() => {
-      const th = Array.from(document.querySelectorAll('table.overview th')).find(h => h.textContent === 'exposure rate');
+      const heads = Array.from(document.querySelectorAll('table.overview th'));
+      const th = heads.find(h => h.textContent === 'exposure rate');
+      const column = heads.indexOf(th);
       th.click(); th.click();
       return JSON.stringify(Array.from(document.querySelectorAll('table.overview tbody tr'))
-        .map(r => Number(r.cells[5].getAttribute('data-sort'))));
+        .map(r => Number(r.cells[column].getAttribute('data-sort'))));
     })()""")
     rates = json.loads(order)
     assert len(rates) == 20 and rates == sorted(rates, reverse=True)

@@ -7,6 +7,8 @@ import doctest
 
 import pytest
 
+from expguard.models.verdict import verdicts
+
 from expguard.apps.report import captions, summary
 from expguard.apps.report.captions import find_shift, pct
 from expguard.apps.report.summary import ExperimentData
@@ -295,27 +297,50 @@ def test_srm_caption_when_the_split_holds_or_cannot_be_tested():
 
 # -- overview ---------------------------------------------------------------------------------
 
-def test_overview_caption_counts_statuses_and_says_where_to_look_first():
-    healthy = experiment({"a": [0.9] * 3})
-    critical = experiment({"a": [0.9] * 3}, alerts=[
-        {"date": day(2), "alert_type": "mismatch_rate_rise", "severity": "warning"},
-        {"date": day(3), "alert_type": "srm", "severity": "critical"}])
-    critical.experiment_id = "checkout"
-    warning = experiment({"a": [0.9] * 3}, alerts=[{"date": day(1), "alert_type": "exposure_rate_drop", "severity": "warning"}])
+def check(experiment_id, check_name, status, detail="the numbers"):
+    return {"experiment_id": experiment_id, "check_name": check_name, "status": status, "value": None,
+            "warn_threshold": None, "fail_threshold": None, "units": 0, "detail": detail}
+
+
+def test_overview_caption_counts_verdicts_and_says_where_to_look_first():
+    healthy = experiment({"a": [0.9] * 3}, health=[check("exp", "sample_ratio", "pass"),
+                                                   check("exp", "exposure_coverage", "pass")])
+    failing = experiment({"a": [0.9] * 3}, health=[
+        check("checkout", "sample_ratio", "fail", "sample-ratio mismatch at the exposed stage"),
+        check("checkout", "freshness", "fail", "events stopped"), check("checkout", "open_alerts", "warn")])
+    failing.experiment_id = "checkout"
+    warning = experiment({"a": [0.9] * 3}, health=[check("search", "variation_mismatch", "warn"),
+                                                   check("search", "sample_ratio", "pass")])
     warning.experiment_id = "search"
-    text = captions.overview_caption([critical, warning, healthy], unattributed_events=42, unattributed_alerts=1)
-    assert text == ("3 experiments: 1 critical, 1 warning, 1 healthy. Look first at checkout (sample-ratio mismatch "
-                    "from 2026-03-04), search (exposure-rate drop from 2026-03-02). 42 exposure events had no readable "
-                    "experiment id: rejected as malformed, they belong to no experiment below (1 alert about them).")
+    stream = verdicts([check(None, "freshness", "warn", "the newest exposure event is 30.0 h old")])[None]
+    text = captions.overview_caption([failing, warning, healthy], unattributed_events=42, unattributed_alerts=1,
+                                     stream=stream)
+    assert text == ("3 experiments: 1 fail, 1 warn, 1 pass. Look first at checkout (fails: exposure events lagging "
+                    "assignments); search (warns: variation mismatch). The event stream as a whole warns on exposure "
+                    "events lagging assignments: the newest exposure event is 30.0 h old. 42 exposure events had no "
+                    "readable experiment id: rejected as malformed, they belong to no experiment below (1 alert about "
+                    "them).")
 
 
-@pytest.mark.parametrize("alerts, status", [
-    ([], "healthy"),
-    ([{"severity": "warning"}], "warning"),
-    ([{"severity": "warning"}, {"severity": "critical"}, {"severity": "warning"}], "critical"),
+def test_an_experiment_without_health_rows_is_not_called_healthy():
+    assert experiment({"a": [0.9] * 3}).verdict.status == "not_enough_data"
+
+
+@pytest.mark.parametrize("statuses, status, reason", [
+    (["pass", "pass"], "pass", None),
+    (["pass", "not_enough_data"], "pass", None),
+    (["not_enough_data"], "not_enough_data", None),
+    (["pass", "warn", "fail", "warn"], "fail", "c2"),
+    (["warn", "pass", "warn"], "warn", "c0"),
 ])
-def test_status_is_the_worst_alert_severity(alerts, status):
-    assert summary.status_of(alerts) == status
+def test_the_status_is_the_verdict_of_the_health_checks(statuses, status, reason):
+    from expguard.core.constants import HEALTH_CHECKS
+
+    names = {f"c{i}": HEALTH_CHECKS[i] for i in range(len(statuses))}
+    e = experiment({"a": [0.9] * 3}, health=[check("exp", names[f"c{i}"], s) for i, s in enumerate(statuses)])
+    row = summary.overview_row(e)
+    assert row["status"] == status
+    assert (row["reason"]["check_name"] if row["reason"] else None) == (names[reason] if reason else None)
 
 
 def test_percentages_keep_small_shares_visible():

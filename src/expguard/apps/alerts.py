@@ -9,16 +9,31 @@ from __future__ import annotations
 import datetime as dt
 from typing import Iterable, Sequence
 
-from ..core.constants import ALERT_TYPES, FCT_ALERTS, SEVERITIES
+from ..core.constants import ALERT_TYPES, FCT_ALERTS, FCT_HEALTH, SEVERITIES
 
 
 def read_alerts(output_dir: str | None = None, database: str | None = None) -> list[dict]:
     """The alerts of an earlier run, as rows: ``DIR/fct_experiment_exposure_alerts.parquet`` or
     the table of that name in a DuckDB database file."""
+    return read_run(output_dir, database)[0]
+
+
+def read_run(output_dir: str | None = None, database: str | None = None) -> tuple[list[dict], list[dict]]:
+    """The alerts and the health checks (``fct_experiment_health``) of an earlier run, as rows."""
     from ..outputs import earlier_run
 
-    with earlier_run.engine((FCT_ALERTS,), output_dir, database) as engine:
-        return engine.rows(FCT_ALERTS)
+    with earlier_run.engine((FCT_ALERTS, FCT_HEALTH), output_dir, database) as engine:
+        return engine.rows(FCT_ALERTS), engine.rows(FCT_HEALTH)
+
+
+#: What a verdict must reach for ``expguard alerts --fail-on SEVERITY`` (an alert's severity
+#: names, the verdicts' statuses): a failing health check counts as a critical alert.
+VERDICT_FOR_SEVERITY = {"warning": "warn", "critical": "fail"}
+
+
+def select_health(rows: Iterable[dict], experiments: Sequence[str] = ()) -> list[dict]:
+    """The health rows of the given experiments (all when none), the stream-wide rows always."""
+    return [row for row in rows if not experiments or row["experiment_id"] is None or row["experiment_id"] in experiments]
 
 
 def select_alerts(rows: Iterable[dict], since: dt.date | None = None, experiments: Sequence[str] = ()) -> list[dict]:

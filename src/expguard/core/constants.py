@@ -77,3 +77,29 @@ ENGINES = {
     "duckdb": "expguard.engines.duckdb:DuckDBEngine",
     "spark": "expguard.engines.spark:SparkEngine",
 }
+
+# Health checks: fct_experiment_health (absolute checks per experiment) and the facts it reads.
+INT_HEALTH_FACTS = "int_experiment_health_facts"
+FCT_HEALTH = "fct_experiment_health"
+HEALTH_MODELS = (INT_HEALTH_FACTS, FCT_HEALTH)
+
+# fct_experiment_health.check_name, in the order a verdict names them (the first failing one is
+# "the reason"): the checks that say the data cannot be trusted at all come first.
+HEALTH_CHECKS = (
+    "exposure_events_present",
+    "assignments_present",
+    "rejected_exposure_events",
+    "freshness",
+    "exposure_coverage",
+    "sample_ratio",
+    "variation_mismatch",
+    "multiple_variations",
+    "pre_assignment_exposure",
+    "exposure_outside_window",
+    "unassigned_exposures",
+    "open_alerts",
+)
+
+# fct_experiment_health.status, and an experiment's verdict (the worst of its checks), from best
+# to worst. not_enough_data ranks below pass: it neither clears nor condemns an experiment.
+HEALTH_STATUSES = ("not_enough_data", "pass", "warn", "fail")

@@ -14,12 +14,14 @@ from ..inputs import views as inputs
 from ..core.faults import checkpoint
 from ..sql.render import bind_variables
 from ..settings.config import RunConfig
-from ..core.constants import INT_VALIDATION
+from ..core.constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
 from ..engines import create_engine
 from ..engines.base import Engine
 from ..core.errors import ContractError
 from ..outputs.publish import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
 from ..models.registry import load_models
+from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
+from ..models.verdict import Verdict, overall, verdicts
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -44,9 +46,23 @@ class RunResult:
     parquet_files: list[Path] = field(default_factory=list)
     database: Path | None = None
     seconds: float = 0.0
+    #: The rows of fct_experiment_health (a few per experiment): the run's verdicts.
+    health: list[dict] = field(default_factory=list)
+    #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
+    rejected: "RejectedEvents | None" = None
 
     def rows(self, name: str) -> int:
         return next(m.rows for m in self.models if m.name == name)
+
+    @property
+    def verdicts(self) -> "dict[str | None, Verdict]":
+        """experiment_id -> its verdict (the stream-wide one under None); see expguard.verdict."""
+        return verdicts(self.health)
+
+    @property
+    def status(self) -> str:
+        """The worst verdict of the run: fail, warn, pass or not_enough_data."""
+        return overall(self.health)
 
 
 Progress = Callable[[str, dict], None]
@@ -209,6 +225,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         progress("prepare", {})
         prepare(engine, config)
         result = RunResult(models=build_checked(engine, config, progress))
+        result.health = engine.rows(FCT_HEALTH)
+        result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
         progress("write", {})
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:

@@ -10,6 +10,7 @@ the same validators, so a wrong value gets the same one-line message wherever it
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 import re
 import tomllib
@@ -74,6 +75,27 @@ def event_names(value: str | tuple[str, ...]) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+def _timestamp_text(name: str, value: Any) -> str:
+    """An ISO-8601 time as naive UTC text (``2026-03-01T00:00:00``), or "" (meaning: now)."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, dt.date):
+        parsed = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"variable {name} must be an ISO-8601 time such as 2026-03-01T00:00:00Z "
+                              f"(or empty for now), got {value!r}") from None
+    else:
+        raise ConfigError(f"variable {name} must be an ISO-8601 time such as 2026-03-01T00:00:00Z, got {value!r}")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return parsed.isoformat(timespec="microseconds")
+
+
 def parse_srm_weights(name: str, value: Any) -> dict[str, dict[str, float]]:
     """Expected variation weights per experiment, from JSON text or a mapping (a TOML table).
 
@@ -116,7 +138,7 @@ def _srm_weights_text(name: str, value: Any) -> str:
 
 def variable(default: Any, kind: str, maximum: float | None = None, doc: str = "", minimum: float = 0) -> Any:
     """A variable field: ``kind`` is ``text``, ``names`` (one event name or several), ``int``,
-    ``number`` or ``weights`` (JSON text);
+    ``number``, ``weights`` (JSON text) or ``timestamp`` (ISO-8601 text, empty for now);
     ``maximum`` and ``minimum`` bound numbers."""
     return field(default=default, metadata={"kind": kind, "maximum": maximum, "minimum": minimum, "doc": doc})
 
@@ -129,6 +151,8 @@ def _parse_variable(f: dataclasses.Field, value: Any) -> Any:
         return parse_event_names(f.name, value)
     if kind == "weights":
         return _srm_weights_text(f.name, value)
+    if kind == "timestamp":
+        return _timestamp_text(f.name, value)
     if kind == "int":
         number = _non_negative_int(f.name, value, int(maximum))
     else:
@@ -190,6 +214,60 @@ class Variables:
         0.02, "number", 1.0, doc="smallest rise of unassigned exposed units per assigned unit that alerts")
     exp_alert_min_rejected_rate_rise: float = variable(
         0.02, "number", 1.0, doc="smallest rise of the share of rejected exposure events that alerts")
+
+
+    # Health checks: absolute thresholds per experiment (docs/monitoring.md gives the sources).
+    exp_health_as_of: str = variable(
+        "", "timestamp",
+        doc="the run's reference time for the freshness check, ISO-8601 (UTC when no zone); empty: the time of the run")
+    exp_health_min_units: int = variable(
+        10, "int", MAX_UNITS, minimum=1,
+        doc="a health check judges a share only when its denominator has at least this many units (or events)")
+    exp_health_coverage_warn: float = variable(
+        0.5, "number", 1.0, doc="exposure_coverage warns below this share of assigned units exposed in their window")
+    exp_health_coverage_fail: float = variable(
+        0.1, "number", 1.0, doc="exposure_coverage fails below this share")
+    exp_health_rejected_warn: float = variable(
+        0.01, "number", 1.0, doc="rejected_exposure_events warns at this share of exposure events rejected")
+    exp_health_rejected_fail: float = variable(
+        0.05, "number", 1.0, doc="rejected_exposure_events fails at this share")
+    exp_health_mismatch_warn: float = variable(
+        0.01, "number", 1.0, doc="variation_mismatch warns at this share of exposed units")
+    exp_health_mismatch_fail: float = variable(
+        0.05, "number", 1.0, doc="variation_mismatch fails at this share")
+    exp_health_multiple_variations_warn: float = variable(
+        0.01, "number", 1.0, doc="multiple_variations warns at this share of exposed units")
+    exp_health_multiple_variations_fail: float = variable(
+        0.05, "number", 1.0, doc="multiple_variations fails at this share")
+    exp_health_pre_assignment_warn: float = variable(
+        0.01, "number", 1.0, doc="pre_assignment_exposure warns at this share of exposed units")
+    exp_health_pre_assignment_fail: float = variable(
+        0.05, "number", 1.0, doc="pre_assignment_exposure fails at this share")
+    exp_health_outside_window_warn: float = variable(
+        0.01, "number", 1.0, doc="exposure_outside_window warns at this share of exposed units")
+    exp_health_outside_window_fail: float = variable(
+        0.05, "number", 1.0, doc="exposure_outside_window fails at this share")
+    exp_health_unassigned_warn: float = variable(
+        0.01, "number", 100.0, doc="unassigned_exposures warns at this many unassigned exposed units per assigned unit")
+    exp_health_unassigned_fail: float = variable(
+        0.05, "number", 100.0, doc="unassigned_exposures fails at this many per assigned unit")
+    exp_health_srm_warn_p_value: float = variable(
+        0.001, "number", 1.0,
+        doc="sample_ratio warns below this p-value (it fails below exp_srm_p_value_threshold when the split "
+            "is off by exp_health_srm_min_deviation); 0.01 gives Statsig's warning tier")
+    exp_health_srm_min_deviation: float = variable(
+        0.001, "number", 1.0,
+        doc="sample_ratio fails only when some variation's share is off its expected share by at least this much")
+    exp_health_freshness_warn_hours: float = variable(
+        24.0, "number", 1e6, doc="freshness warns when exposure events lag by more than this many hours")
+    exp_health_freshness_fail_hours: float = variable(
+        48.0, "number", 1e6, doc="freshness fails when exposure events lag by more than this many hours")
+    exp_health_open_alert_days: int = variable(
+        7, "int", MAX_WINDOW_DAYS,
+        doc="alerts dated within this many days before the newest exposure event are open and count in the verdict")
+    exp_health_open_alert_min_warnings: int = variable(
+        2, "int", MAX_WINDOW_DAYS, minimum=1,
+        doc="open warnings count in the verdict when one alert type warned on at least this many days (criticals always count)")
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -624,6 +702,7 @@ def config_from_options(
     spark_master: str | None = None,
     spark_remote: str | None = None,
     events_preset: str | None = None,
+    as_of: str | None = None,
 ):
     """Merge the project file (if any, default ./expguard.toml) with the command-line options, which win."""
     settings: dict[str, Any] = {}
@@ -637,6 +716,8 @@ def config_from_options(
         settings["events_preset"] = events_preset
     variables = dict(settings.get("vars", {}))
     variables.update(parse_var_options(var))
+    if as_of is not None:
+        variables["exp_health_as_of"] = as_of
     settings["vars"] = variables
     engine_settings = dict(settings.get("engine", {}))
     for key, value in (("name", engine), ("threads", threads), ("memory_limit", memory_limit), ("temp_directory", temp_directory)):

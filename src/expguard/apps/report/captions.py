@@ -13,10 +13,13 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from statistics import median
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ...models.marts.fct_experiment_exposure_srm import format_p_value
 from .summary import ExperimentData, overview_row, ratio, srm_verdict
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ...models.verdict import Verdict
 
 # How a unit of each exposure status is described ("8,120 units ...").
 STATUS_PHRASES = {
@@ -472,27 +475,47 @@ def srm_caption(e: ExperimentData) -> str:
 
 # -- overview ---------------------------------------------------------------------------------
 
+#: How a check reads in a sentence ("fails <label>", "warns on <label>").
+CHECK_LABELS = {
+    "exposure_events_present": "no exposure event", "assignments_present": "no assignment",
+    "rejected_exposure_events": "rejected exposure events", "freshness": "exposure events lagging assignments",
+    "exposure_coverage": "low exposure coverage", "sample_ratio": "sample-ratio mismatch",
+    "variation_mismatch": "variation mismatch", "multiple_variations": "multiple variations",
+    "pre_assignment_exposure": "pre-assignment exposures", "exposure_outside_window": "exposures after the window",
+    "unassigned_exposures": "unassigned exposures", "open_alerts": "open alerts",
+}
+
+
+def verdict_phrase(verdict: "Verdict") -> str:
+    """``fails: exposure events lagging assignments``-like words for a verdict and its reason."""
+    reason = verdict.reason
+    if reason is None:
+        return {"pass": "passes every check", "not_enough_data": "has too little data to judge"}[verdict.status]
+    verb = "fails" if verdict.status == "fail" else "warns"
+    return f"{verb}: {CHECK_LABELS.get(reason['check_name'], reason['check_name'])}"
+
+
 def overview_caption(experiments: Sequence[ExperimentData], unattributed_events: int = 0,
-                     unattributed_alerts: int = 0) -> str:
-    """How many experiments are healthy, which need attention first, and the events that belong
-    to no experiment."""
+                     unattributed_alerts: int = 0, stream: "Verdict | None" = None) -> str:
+    """How many experiments fail, warn and pass (their health verdicts), which need attention
+    first and why, the stream's own verdict, and the events that belong to no experiment."""
     if not experiments:
         return "No experiment in this run."
-    rows = [overview_row(e) for e in experiments]
-    by_status = {s: [r for r in rows if r["status"] == s] for s in ("critical", "warning", "healthy")}
-    counts = ", ".join(f"{len(v)} {k}" for k, v in by_status.items() if v)
-    sentences = [f"{units(len(rows), 'experiment')}: {counts}."]
-    attention = by_status["critical"] + by_status["warning"]
+    by_status: dict[str, list[ExperimentData]] = {s: [] for s in ("fail", "warn", "pass", "not_enough_data")}
+    for e in experiments:
+        by_status[e.verdict.status].append(e)
+    names = {"fail": "fail", "warn": "warn", "pass": "pass", "not_enough_data": "with too little data to judge"}
+    counts = ", ".join(f"{len(v)} {names[k]}" for k, v in by_status.items() if v)
+    sentences = [f"{units(len(experiments), 'experiment')}: {counts}."]
+    attention = by_status["fail"] + by_status["warn"]
     if attention:
-        first = []
-        for row in attention[:5]:
-            e = next(x for x in experiments if x.experiment_id == row["experiment_id"])
-            alert = min(e.alerts, key=lambda a: (a["severity"] != row["status"], a["date"]))
-            first.append(f"{row['experiment_id']} ({ALERT_LABELS.get(alert['alert_type'], alert['alert_type'])} "
-                         f"from {_iso(alert['date'])})")
+        first = [f"{e.experiment_id} ({verdict_phrase(e.verdict)})" for e in attention[:5]]
         more = f" and {len(attention) - 5} more" if len(attention) > 5 else ""
-        sentences.append("Look first at " + ", ".join(first) + more + ".")
-    srm = [r["experiment_id"] for r in rows if r["srm"].verdict == "srm"]
+        sentences.append("Look first at " + "; ".join(first) + more + ".")
+    if stream is not None and stream.status in ("fail", "warn"):
+        sentences.append(f"The event stream as a whole {verdict_phrase(stream).replace(':', ' on', 1)}: "
+                         f"{stream.reason['detail']}.")
+    srm = [overview_row(e)["experiment_id"] for e in experiments if overview_row(e)["srm"].verdict == "srm"]
     if srm:
         sentences.append(f"Sample-ratio mismatch over all cohorts in {', '.join(srm[:5])}"
                          + (f" and {len(srm) - 5} more" if len(srm) > 5 else "") + ".")

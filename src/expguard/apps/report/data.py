@@ -1,7 +1,7 @@
 """What a report reads: the small monitoring tables of one run, from its outputs or built anew.
 
-A report needs five models as they are (the daily and by-variation quality, the SRM table, the
-alerts and the daily rejections, each a few thousand rows at most) and one aggregate of the
+A report needs six models as they are (the daily and by-variation quality, the SRM table, the
+alerts, the daily rejections and the health checks, each a few thousand rows at most) and one aggregate of the
 deduped exposures per day (``queries/exposure_events_daily.sql``). The same queries run on the
 DuckDB views over an earlier run's Parquet files, on its DuckDB database file, or on the engine
 that has just built the models from the inputs (DuckDB or Spark): nothing large leaves the engine.
@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 import sqlglot
 from sqlglot import exp
 
-from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
-                         INT_REJECTIONS_DAILY)
+from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_HEALTH, FCT_SRM, INT_DEDUPED,
+                               INT_REJECTIONS_DAILY)
 from ...core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +31,7 @@ TABLES = {
     "srm": FCT_SRM,
     "alerts": FCT_ALERTS,
     "rejections": INT_REJECTIONS_DAILY,
+    "health": FCT_HEALTH,
 }
 # Every model the report's queries read.
 MODELS_READ = (*TABLES.values(), INT_DEDUPED)
@@ -46,12 +47,15 @@ class RunData:
     srm: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
     rejections: list[dict] = field(default_factory=list)
+    health: list[dict] = field(default_factory=list)
     exposures_daily: list[dict] = field(default_factory=list)
     source: str = ""
 
     def experiment_ids(self) -> list[str]:
-        """Every experiment of the daily model, in binary order (docs/contract.md, text rules)."""
-        return sorted({row["experiment_id"] for row in self.daily if row["experiment_id"] is not None})
+        """Every experiment of the daily model or of the health checks (an experiment whose every
+        exposure event was rejected has no daily row, yet a verdict), in binary order
+        (docs/contract.md, text rules)."""
+        return sorted({row["experiment_id"] for row in (*self.daily, *self.health) if row["experiment_id"] is not None})
 
     def only(self, experiments: Sequence[str]) -> "RunData":
         """The same data restricted to ``experiments`` (all when empty); unknown ids are an error.

@@ -26,6 +26,7 @@ from ...models.marts.fct_experiment_exposure_srm import format_p_value
 from . import captions
 from .captions import MIN_SIZE, STATUS_LABELS, pct
 from .data import RunData
+from ...models.verdict import verdicts
 from .summary import STATUSES, ExperimentData, overview_row, ratio, split_experiments
 
 DEFAULT_TITLE = "expguard exposure report"
@@ -217,12 +218,28 @@ def _cell(text: str, sort: Any = None, cls: str = "") -> str:
     return f"<td{attrs}>{text}</td>"
 
 
+#: The words on a badge: a verdict's status, or an alert's severity.
+BADGE_LABELS = {"fail": "fail", "warn": "warn", "pass": "pass", "not_enough_data": "not enough data",
+                "critical": "critical", "warning": "warning"}
+
+
 def _badge(status: str) -> str:
-    return f'<span class="badge {status}">{status}</span>'
+    return f'<span class="badge {status}">{_e(BADGE_LABELS.get(status, status))}</span>'
+
+
+def _reason_cell(row: dict) -> str:
+    reason = row["reason"]
+    if reason is None:
+        return _cell("-", "")
+    # The sentence's first clause here; the whole of it in the tooltip and the experiment's table.
+    short = reason["detail"].split("; ")[0]
+    return _cell(f'<span title="{_e(reason["detail"])}">{_e(reason["check_name"])}'
+                 f'<span class="sub">{_e(short)}</span></span>', reason["check_name"], "reason")
 
 
 def overview_table(experiments: Sequence[ExperimentData], anchors: dict[str, str]) -> str:
-    heads = (("experiment", "text"), ("status", "number"), ("alerts", "number"), ("assigned units", "number"),
+    heads = (("experiment", "text"), ("status", "number"), ("reason", "text"), ("alerts", "number"),
+             ("assigned units", "number"),
              ("valid exposed units", "number"), ("exposure rate", "number"), ("mismatch rate", "number"),
              ("multi-variation rate", "number"), ("SRM", "text"), ("SRM p-value", "number"))
     head = "".join(f'<th data-type="{kind}" title="sort">{_e(name)}</th>' for name, kind in heads)
@@ -236,6 +253,7 @@ def overview_table(experiments: Sequence[ExperimentData], anchors: dict[str, str
         cells = [
             _cell(f'<a href="#{anchors[e.experiment_id]}">{_e(e.experiment_id)}</a>', e.experiment_id),
             _cell(_badge(row["status"]), STATUSES.index(row["status"])),
+            _reason_cell(row),
             _cell(alerts or "none", row["critical_alerts"] * 10000 + row["warning_alerts"]),
             _cell(_num(row["assigned_units"]), row["assigned_units"], "num"),
             _cell(_num(row["valid_exposed_units"]), row["valid_exposed_units"], "num"),
@@ -300,13 +318,42 @@ def alerts_table(e: ExperimentData) -> str:
             f'<tbody>{rows}</tbody></table>{more}</details>')
 
 
+def _value(row: dict) -> str:
+    value = row["value"]
+    if value is None:
+        return "-"
+    if row["check_name"] == "sample_ratio":
+        return f"p = {format_p_value(value)}"
+    if row["check_name"] == "freshness":
+        return f"{value:,.1f} h"
+    if row["check_name"] in ("exposure_events_present", "assignments_present", "open_alerts"):
+        return _num(int(value))
+    return pct(value)
+
+
+def health_table(e: ExperimentData) -> str:
+    """Every health check of one experiment: its status, value and the sentence with the numbers."""
+    if not e.health:
+        return '<p class="empty">No health checks for this experiment.</p>'
+    rows = "".join(
+        f'<tr class="{r["status"]}"><td>{_e(r["check_name"])}</td><td>{_badge(r["status"])}</td>'
+        f'<td class="num">{_value(r)}</td><td>{_e(r["detail"])}</td></tr>'
+        for r in e.verdict.checks)
+    return (f'<div class="scroll"><table class="health"><thead><tr><th>check</th><th>status</th><th>value</th>'
+            f'<th>detail</th></tr></thead><tbody>{rows}</tbody></table></div>')
+
+
 def experiment_section(e: ExperimentData, anchor: str, charts: list[dict]) -> str:
     """One experiment: key figures, five charts with captions, the SRM table, the alerts."""
     row = overview_row(e)
     facts = (f'{_num(row["assigned_units"])} assigned &middot; {_num(row["valid_exposed_units"])} validly exposed '
              f'({pct(row["exposure_rate"])}) &middot; mismatch {pct(row["mismatch_rate"])} &middot; '
              f'multi-variation {pct(row["multi_variation_rate"])} &middot; SRM: {_e(row["srm"].label)}')
-    figures = []
+    verdict = e.verdict
+    figures = [f'<figure class="card wide"><h3>Health checks</h3>{health_table(e)}'
+               f'<figcaption>{_e(e.experiment_id)} {_e(captions.verdict_phrase(verdict))}'
+               f'{" (" + _e(verdict.reason["check_name"]) + "): " + _e(verdict.reason["detail"]) if verdict.reason else "."}'
+               f'</figcaption></figure>']
     for key, heading, draw, caption in CHARTS:
         index = len(charts)
         figure = draw(e)
@@ -359,6 +406,7 @@ def render(run: RunData, title: str | None = None) -> Page:
     sections = "".join(experiment_section(e, anchors[e.experiment_id], charts) for e in experiments)
     unattributed = sum(r["exposure_events"] for r in run.rejections if r["experiment_id"] is None)
     unattributed_alerts = sum(1 for a in run.alerts if a["experiment_id"] is None)
+    stream = verdicts(run.health).get(None)
     dates = [r["date"] for e in experiments for r in e.cohorts]
     span = f"cohorts {min(dates).isoformat()} to {max(dates).isoformat()}" if dates else "no cohorts"
     body = (
@@ -366,9 +414,10 @@ def render(run: RunData, title: str | None = None) -> Page:
         f'{len(experiments)} experiment{"s" if len(experiments) != 1 else ""} &middot; {span} &middot; '
         f'expguard {_e(__version__)}</p></header>'
         f'<main><section id="overview"><h2>Overview</h2>'
-        f'<p class="caption">{_e(captions.overview_caption(experiments, unattributed, unattributed_alerts))}</p>'
+        f'<p class="caption">{_e(captions.overview_caption(experiments, unattributed, unattributed_alerts, stream))}</p>'
         f'{overview_table(experiments, anchors)}'
-        f'<p class="sub">Status: the worst severity among the experiment\'s alerts (healthy: none). SRM: the '
+        f'<p class="sub">Status: the experiment\'s health verdict, the worst of its health checks '
+        f'(fct_experiment_health), its open alerts included; the reason is its first failing check. SRM: the '
         f'earliest funnel stage whose split fails the chi-square test over all cohorts, else the latest tested '
         f'stage. Click a column to sort; in a chart, drag to zoom, double-click to reset, click a legend entry to '
         f'hide or show it.</p></section>{sections}</main>'

@@ -9,11 +9,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from ...core.constants import SEVERITIES, SRM_STAGES
+from ...core.constants import HEALTH_STATUSES, SRM_STAGES
+from ...models.verdict import NOT_ENOUGH_DATA, Verdict, verdicts
 from .data import RunData
 
-HEALTHY = "healthy"
-STATUSES = (HEALTHY, *SEVERITIES)  # best first: healthy, warning, critical
+#: An experiment's status is its health verdict (expguard.models.verdict), best first.
+STATUSES = HEALTH_STATUSES
 
 
 @dataclass
@@ -33,6 +34,12 @@ class ExperimentData:
     alerts: list[dict] = field(default_factory=list)
     events: list[dict] = field(default_factory=list)
     undated_rejected_events: int = 0
+    health: list[dict] = field(default_factory=list)
+
+    @property
+    def verdict(self) -> Verdict:
+        """The experiment's verdict: the worst of its health checks, open alerts included."""
+        return verdicts(self.health).get(self.experiment_id) or Verdict(self.experiment_id, NOT_ENOUGH_DATA)
 
     @property
     def cohorts(self) -> list[dict]:
@@ -71,19 +78,6 @@ class ExperimentData:
 def ratio(numerator: float, denominator: float) -> float | None:
     """``numerator / denominator``, None on a zero denominator (the contract's rule for rates, docs/contract.md)."""
     return numerator / denominator if denominator else None
-
-
-def status_of(alerts: list[dict]) -> str:
-    """``critical`` or ``warning`` when some alert has that severity (the worst wins), else ``healthy``.
-
-    >>> status_of([]), status_of([{"severity": "warning"}, {"severity": "critical"}])
-    ('healthy', 'critical')
-    """
-    worst = HEALTHY
-    for alert in alerts:
-        if STATUSES.index(alert["severity"]) > STATUSES.index(worst):
-            worst = alert["severity"]
-    return worst
 
 
 @dataclass(frozen=True)
@@ -138,6 +132,7 @@ def split_experiments(run: RunData) -> list[ExperimentData]:
     group(run.by_variation, "by_variation", lambda r: (r["date"], r["assigned_variation_id"]))
     group(run.srm, "srm", lambda r: (r["stage_order"], r["variation_id"]))
     group(run.alerts, "alerts", lambda r: (r["date"], r["alert_type"]))
+    group(run.health, "health", lambda r: 0)
     days: dict[str, dict[dt.date, dict]] = {eid: {} for eid in experiments}
 
     def day(experiment_id: str, date: dt.date) -> dict:
@@ -169,9 +164,11 @@ def overview_row(e: ExperimentData) -> dict:
     t = e.totals()
     srm = srm_verdict(e.srm)
     severities = [a["severity"] for a in e.alerts]
+    verdict = e.verdict
     return {
         "experiment_id": e.experiment_id,
-        "status": status_of(e.alerts),
+        "status": verdict.status,
+        "reason": verdict.reason,
         "critical_alerts": severities.count("critical"),
         "warning_alerts": severities.count("warning"),
         "last_alert_date": max((a["date"] for a in e.alerts), default=None),

@@ -1,0 +1,230 @@
+"""Broken experiments fail (or warn) with the right check; a healthy dataset passes every check.
+
+Each scenario starts from one small generated dataset with no defect but the ordinary ones (8% of
+assigned units never exposed, duplicate events, a few malformed events), breaks it the way real
+tracking breaks, runs expguard and reads the verdicts (``RunResult.verdicts``, the same function
+the report, ``alerts`` and ``diagnose`` read). ``--fail-on fail`` makes the command exit 3.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+import expguard
+from expguard.cli import main
+from expguard.apps.demo import rename_exposures
+from expguard.apps.demo.generator import Dataset, DefectRates, generate
+
+START = dt.date(2026, 1, 1)
+DAYS = 20
+CLEAN = dataclasses.replace(DefectRates(**{f.name: 0.0 for f in dataclasses.fields(DefectRates)}),
+                            never_exposed=0.08, duplicate_exposure=0.05, malformed_exposure=0.002)
+
+
+def _dataset(defects: DefectRates = CLEAN) -> Dataset:
+    return generate(40_000, seed=11, n_experiments=4, days=DAYS, start=START, defects=defects)
+
+
+@pytest.fixture(scope="module")
+def clean() -> Dataset:
+    return _dataset()
+
+
+def _as_of(dataset: Dataset) -> str:
+    return pc.max(dataset.events["event_ts"]).as_py().isoformat()
+
+
+def _run(tmp_path: Path, dataset: Dataset, **variables):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(dataset.events, tmp_path / "events.parquet")
+    pq.write_table(dataset.assignments, tmp_path / "assignments.parquet")
+    variables.setdefault("exp_health_as_of", _as_of(dataset))
+    return expguard.run(str(tmp_path / "events.parquet"), str(tmp_path / "assignments.parquet"),
+                        output_dir=str(tmp_path / "out"), vars=variables)
+
+
+def _statuses(result, experiment_id) -> dict[str, str]:
+    return {row["check_name"]: row["status"] for row in result.verdicts[experiment_id].checks}
+
+
+def _of_experiment(events: pa.Table, experiment_id: str) -> pa.ChunkedArray:
+    return pc.match_substring_regex(pc.fill_null(events["properties"], ""), f'"experiment_id": *" *{experiment_id} *"')
+
+
+def _exposures(events: pa.Table) -> pa.ChunkedArray:
+    return pc.equal(events["event_name"], "experiment_viewed")
+
+
+def test_a_healthy_dataset_passes_every_check(tmp_path, clean):
+    result = _run(tmp_path, clean)
+    assert len(result.verdicts) == 5  # four experiments and the stream
+    bad = [(r["experiment_id"], r["check_name"], r["detail"]) for r in result.health if r["status"] != "pass"]
+    assert bad == []
+    assert result.status == "pass"
+
+
+def test_wrong_exposure_event_name_from_day_one(tmp_path, clean):
+    result = _run(tmp_path, clean, exp_exposure_event_name="exposure_logged")
+    for experiment_id in ("exp_01", "exp_02", "exp_03", "exp_04"):
+        verdict = result.verdicts[experiment_id]
+        assert verdict.status == "fail"
+        assert verdict.reason["check_name"] == "exposure_events_present"
+        # The detail names the event that really carries the experiment's id.
+        assert "'experiment_viewed'" in verdict.reason["detail"]
+    assert _statuses(result, None)["exposure_events_present"] == "fail"
+
+
+def test_exposure_event_renamed_mid_experiment(tmp_path, clean):
+    renamed = rename_exposures(clean, "exp_02", dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc), "Experiment Viewed")
+    result = _run(tmp_path, renamed)
+    verdict = result.verdicts["exp_02"]
+    assert verdict.status == "fail"
+    assert verdict.reason["check_name"] == "freshness"
+    assert "'Experiment Viewed'" in verdict.reason["detail"]
+    assert {result.verdicts[e].status for e in ("exp_01", "exp_03", "exp_04")} == {"pass"}
+
+
+def test_camel_case_json_keys_reject_every_exposure(tmp_path, clean):
+    properties = pc.replace_substring(clean.events["properties"], '"experiment_id"', '"experimentId"')
+    properties = pc.replace_substring(properties, '"variation_id"', '"variationId"')
+    events = clean.events.set_column(clean.events.schema.get_field_index("properties"), "properties", properties)
+    result = _run(tmp_path, Dataset(events, clean.assignments))
+    stream = {row["check_name"]: row for row in result.verdicts[None].checks}
+    assert stream["rejected_exposure_events"]["status"] == "fail"
+    assert stream["rejected_exposure_events"]["value"] == 1.0
+    assert "missing_experiment_id" in stream["rejected_exposure_events"]["detail"]
+    for experiment_id in ("exp_01", "exp_02", "exp_03", "exp_04"):
+        assert result.verdicts[experiment_id].reason["check_name"] == "exposure_events_present"
+
+
+def test_variant_in_another_field_for_39_percent_of_events(tmp_path, clean):
+    rng = np.random.default_rng(1)
+    hit = pc.and_(pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_03")),
+                  pa.array(rng.random(clean.events.num_rows) < 0.39))
+    moved = pc.replace_substring(clean.events["properties"], '"variation_id"', '"variant"')
+    properties = pc.if_else(hit, moved, clean.events["properties"])
+    events = clean.events.set_column(clean.events.schema.get_field_index("properties"), "properties", properties)
+    result = _run(tmp_path, Dataset(events, clean.assignments))
+    verdict = result.verdicts["exp_03"]
+    assert verdict.status == "fail" and verdict.reason["check_name"] == "rejected_exposure_events"
+    assert 0.36 < verdict.reason["value"] < 0.42
+    assert "missing_variation_id" in verdict.reason["detail"]
+    assert result.verdicts["exp_01"].status == "pass"
+
+
+def test_variation_mismatch_and_multiple_variations_present_from_day_one(tmp_path):
+    broken = _dataset(dataclasses.replace(CLEAN, mismatch=0.31, multi_variation=0.12))
+    result = _run(tmp_path, broken)
+    for experiment_id in ("exp_01", "exp_02", "exp_03", "exp_04"):
+        statuses = _statuses(result, experiment_id)
+        assert result.verdicts[experiment_id].status == "fail"
+        assert statuses["variation_mismatch"] == "fail"
+        assert statuses["multiple_variations"] == "fail"
+    assert result.verdicts["exp_01"].reason["check_name"] == "variation_mismatch"
+
+
+def test_exposures_of_an_experiment_without_assignments(tmp_path, clean):
+    keep = pc.not_equal(clean.assignments["experiment_id"], "exp_04")
+    result = _run(tmp_path, Dataset(clean.events, clean.assignments.filter(keep)))
+    verdict = result.verdicts["exp_04"]
+    assert verdict.status == "fail" and verdict.reason["check_name"] == "assignments_present"
+    assert _statuses(result, "exp_04")["unassigned_exposures"] == "not_enough_data"
+    assert result.verdicts["exp_01"].status == "pass"
+
+
+def test_assignments_of_an_experiment_without_exposures(tmp_path, clean):
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    result = _run(tmp_path, Dataset(clean.events.filter(pc.invert(drop)), clean.assignments))
+    verdict = result.verdicts["exp_01"]
+    assert verdict.status == "fail" and verdict.reason["check_name"] == "exposure_events_present"
+    assert result.verdicts["exp_02"].status == "pass"
+
+
+def test_stale_stream_at_the_reference_time(tmp_path, clean):
+    later = (pc.max(clean.events["event_ts"]).as_py() + dt.timedelta(days=3)).isoformat()
+    result = _run(tmp_path, clean, exp_health_as_of=later)
+    assert _statuses(result, None)["freshness"] == "fail"
+    assert result.verdicts["exp_01"].status == "pass"   # the stream's staleness is the stream's verdict
+    assert result.status == "fail"
+
+
+def _cli_run(tmp_path: Path, dataset: Dataset, *extra: str):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(dataset.events, tmp_path / "events.parquet")
+    pq.write_table(dataset.assignments, tmp_path / "assignments.parquet")
+    args = ["run", "--events", tmp_path / "events.parquet", "--assignments", tmp_path / "assignments.parquet",
+            "--output-dir", tmp_path / "out", "--as-of", _as_of(dataset), *extra]
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_run_fail_on_fail_exits_3_and_names_the_check(tmp_path, clean):
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    broken = Dataset(clean.events.filter(pc.invert(drop)), clean.assignments)
+    plain = _cli_run(tmp_path / "plain", broken)
+    assert plain.exit_code == 0
+    assert "health: 1 of 4 experiments FAIL" in plain.stdout
+    assert "exp_01" in plain.stdout and "exposure_events_present" in plain.stdout
+    failing = _cli_run(tmp_path / "failing", broken, "--fail-on", "fail")
+    assert failing.exit_code == 3
+    assert "exp_01 fail (exposure_events_present)" in failing.stderr
+    assert (tmp_path / "failing" / "out" / "fct_experiment_health.parquet").exists()  # outputs written first
+    quiet = _cli_run(tmp_path / "quiet", broken, "--quiet")
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    assert "exp_01 fail (exposure_events_present)" in quiet.stderr   # a failing verdict is never silent
+
+
+def test_run_fail_on_on_a_healthy_dataset_exits_0(tmp_path, clean):
+    result = _cli_run(tmp_path, clean, "--fail-on", "warn")
+    assert result.exit_code == 0, result.stderr
+    assert "health: all 4 experiments pass" in result.stdout
+
+
+def test_alerts_command_shows_the_verdict_when_there_is_no_alert(tmp_path, clean):
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    broken = Dataset(clean.events.filter(pc.invert(drop)), clean.assignments)
+    assert _cli_run(tmp_path, broken).exit_code == 0
+    listed = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out")])
+    assert listed.exit_code == 0
+    assert "no alerts" in listed.stdout
+    assert "health: 1 of 4 experiments FAIL" in listed.stdout and "exposure_events_present" in listed.stdout
+    failing = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out"), "--fail-on", "critical"])
+    assert failing.exit_code == 3
+    as_json = CliRunner().invoke(main, ["alerts", "--output-dir", str(tmp_path / "out"), "--format", "json"])
+    assert as_json.stdout.strip() == "[]" and "exp_01 fail (exposure_events_present)" in as_json.stderr
+
+
+@pytest.mark.spark
+def test_the_same_health_rows_on_spark(tmp_path, clean):
+    # One dataset with three broken experiments: renamed mid-way, no exposures, no assignments;
+    # the candidate search (a scan of fct_events) runs on both engines.
+    renamed = rename_exposures(clean, "exp_02", dt.datetime(2026, 1, 11, tzinfo=dt.timezone.utc), "Experiment Viewed")
+    drop = pc.and_(_exposures(renamed.events), _of_experiment(renamed.events, "exp_01"))
+    keep = pc.not_equal(renamed.assignments["experiment_id"], "exp_04")
+    broken = Dataset(renamed.events.filter(pc.invert(drop)), renamed.assignments.filter(keep))
+    pq_dir = tmp_path / "in"
+    pq_dir.mkdir()
+    pq.write_table(broken.events, pq_dir / "events.parquet")
+    pq.write_table(broken.assignments, pq_dir / "assignments.parquet")
+    rows = {}
+    for engine in ("duckdb", "spark"):
+        result = expguard.run(str(pq_dir / "events.parquet"), str(pq_dir / "assignments.parquet"),
+                              output_dir=str(tmp_path / engine), vars={"exp_health_as_of": _as_of(broken)},
+                              engine={"name": engine})
+        rows[engine] = sorted(result.health, key=lambda r: (r["experiment_id"] or "", r["check_name"]))
+    assert rows["spark"] == rows["duckdb"]
+    from expguard.models.verdict import verdicts
+
+    found = verdicts(rows["spark"])
+    assert found["exp_01"].reason["check_name"] == "exposure_events_present"
+    assert found["exp_02"].reason["check_name"] == "freshness" and "'Experiment Viewed'" in found["exp_02"].reason["detail"]
+    assert found["exp_04"].reason["check_name"] == "assignments_present"
+    assert found["exp_03"].status == "pass"
