@@ -42,6 +42,10 @@ CAUSES: dict[str, Cause] = {
         "Check the ingestion pipeline's backlog (queue lag, loader job runs) for the days named",
         "Re-run once ingestion has caught up: the young cohorts' exposure rates recover when the late events land",
     )),
+    "event_name_wrong": Cause("Exposure event name not in the stream", (
+        "Check exp_exposure_event_name against the tracking plan: no event of that name was logged in these days",
+        "Set it to the name the clients send (the nearest names are listed) and re-run",
+    )),
     "event_renamed": Cause("Exposure event renamed", (
         "Confirm the rename in the client's release notes or tracking plan",
         "Set exp_exposure_event_name to the new name (--var exp_exposure_event_name=NEW), or restore the old name "

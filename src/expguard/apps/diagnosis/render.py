@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import duration, pct
+from ...core.fmt import duration, percent as pct
 from .findings import ABNORMAL, OK, SKIPPED, CheckResult
 
 FORMAT_VERSION = 1

@@ -32,7 +32,7 @@ from sqlglot import exp
 from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SRM, HEALTH_CHECKS, INT_HEALTH_FACTS,
                                INT_REJECTIONS_DAILY, REJECT_REASONS, SEVERITIES, SRM_STAGES)
 from ..python import python_model, read_inputs
-from .fct_experiment_exposure_srm import format_p_value
+from ...core.fmt import hours as _hours, p_value as format_p_value, percent
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
@@ -56,16 +56,12 @@ STREAM_CHECKS = ("exposure_events_present", "rejected_exposure_events", "freshne
 
 
 def pct(value: float | None) -> str:
-    """A share as a percentage with two decimals ("n/a" for None).
+    """A share as a percentage with two decimals ("n/a" for None), as every detail writes it.
 
     >>> pct(0.3125), pct(None)
     ('31.25%', 'n/a')
     """
-    return "n/a" if value is None else f"{100 * value:.2f}%"
-
-
-def _hours(value: float) -> str:
-    return f"{value:,.1f} h" if value < 48 else f"{value / 24:,.1f} days"
+    return percent(value, 2)
 
 
 def exposure_event_names(variables: "Variables") -> list[str]:

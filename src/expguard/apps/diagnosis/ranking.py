@@ -1,4 +1,4 @@
-"""The verdict: the findings of the five checks, merged per cause and ranked.
+"""The ranking: the findings of the five checks, merged per cause and ranked.
 
 A cause is ranked by its score: how many allowed changes its strongest day moved beyond the
 experiment's baseline (capped at :data:`~.findings.MAX_SCORE`; an empty day or an SRM scores the
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ...core.fmt import days_text, percent
 from .findings import CAUSES, PRIORITY, CheckResult, Finding
-from .checks import days_text
 
 
 def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], critical_multiple: float,
@@ -53,8 +53,8 @@ def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], 
     elif not causes and (symptoms or headline.get("is_drop")):
         evidence = [s.summary for s in symptoms]
         if headline.get("is_drop"):
-            evidence.insert(0, f"valid exposure rate within the horizon {_pct(headline['observed'])} "
-                               f"(baseline {_pct(headline['baseline'])})")
+            evidence.insert(0, f"valid exposure rate within the horizon {percent(headline['observed'])} "
+                               f"(baseline {percent(headline['baseline'])})")
         if skipped:
             evidence.append("not checked: " + ", ".join(skipped))
         days = sorted({d for s in symptoms for d in s.days})
@@ -80,10 +80,6 @@ def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], 
             "next_steps": _next_steps(finding.cause, skipped),
         })
     return ranked
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def _next_steps(cause: str, skipped: Sequence[str]) -> list[str]:
