@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ...core.stats import Point
-from .findings import ABNORMAL, OK, CheckResult, Finding
+from .findings import ABNORMAL, NOT_JUDGED, OK, CheckResult, Finding
 from .stats import Judged, Window, judge_rates
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,19 +41,25 @@ def judged_rows(judged: list[Judged] | None) -> list[dict]:
              "is_abnormal": j.flagged} for j in judged or []]
 
 
-def result(name: str, findings: list[Finding], ok_summary: str, notes: list[str], data: dict) -> CheckResult:
-    """A check's result: ``abnormal`` with the findings' summaries (causes before symptoms), else
-    ``ok`` with ``ok_summary``.
+def result(name: str, findings: list[Finding], ok_summary: str, notes: list[str], data: dict,
+           not_judged: str | None = None) -> CheckResult:
+    """A check's result: ``abnormal`` with the findings' summaries (causes before symptoms); else
+    ``not_judged`` with ``not_judged`` (why nothing could be judged) when it is given; else ``ok``
+    with ``ok_summary``. The status never contradicts the summary.
 
     >>> result("ingestion", [], "no missing day", [], {}).status
     'ok'
+    >>> result("ingestion", [], "no missing day", [], {}, not_judged="too few days to judge").status
+    'not_judged'
     >>> result("ingestion", [Finding("missing_partition", "ingestion", "no events on 2026-01-05")], "", [], {}).summary
     'no events on 2026-01-05'
     """
-    real = [f for f in findings if not f.symptom]
-    status = ABNORMAL if findings else OK
-    summary = "; ".join(f.summary for f in (real or findings)) if findings else ok_summary
-    return CheckResult(name, status, summary, findings, notes, data)
+    if findings:
+        real = [f for f in findings if not f.symptom]
+        return CheckResult(name, ABNORMAL, "; ".join(f.summary for f in (real or findings)), findings, notes, data)
+    if not_judged is not None:
+        return CheckResult(name, NOT_JUDGED, not_judged, [], notes, data)
+    return CheckResult(name, OK, ok_summary, [], notes, data)
 
 
 def cohort_points(ctx: Context, numerator: str, denominator: str) -> list[Point]:

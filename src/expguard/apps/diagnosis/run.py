@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ...core.errors import ConfigError
+from ...models.verdict import verdicts
 from ...runner.pipeline import built_engine
 from ...settings.config import ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config
 from .checks import Context, exposure_rate
@@ -57,8 +58,9 @@ def diagnose_observations(obs: Observations, variables: Variables, date: dt.date
         "exp_exposure_max_days_after_assignment", "exp_alert_horizon_days", "exp_alert_baseline_days",
         "exp_alert_min_baseline_points", "exp_alert_mad_k", "exp_alert_critical_multiple",
         "exp_alert_min_cohort_units")}
+    verdict = verdicts(obs.health).get(obs.experiment_id) if obs.health is not None else None
     return Diagnosis(obs.experiment_id, day, reason, start, reference_start, event_end, headline, checks, causes,
-                     dict(obs.source), settings, notes, earlier)
+                     dict(obs.source), settings, notes, earlier, verdict)
 
 
 def diagnose(config: RunConfig, experiment_id: str, date: dt.date | None = None, *,

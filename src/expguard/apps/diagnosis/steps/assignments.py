@@ -211,8 +211,7 @@ def check_assignment_volume(ctx: Context) -> CheckResult:
               "valid_exposed_within_horizon_units": totals[d]["valid_exposed_within_horizon_units"],
               "assigned_units_by_variation": {v: totals[d]["variations"].get(v, {}).get("assigned_units", 0)
                                               for v in variations}} for d in cohort_days]
-    ok = (f"assigned units steady ({count(assigned[0].baseline)} a day), split as expected, no SRM"
-          if assigned else "no shift found")
+    ok = f"assigned units steady ({count(assigned[0].baseline)} a day), split as expected, no SRM" if assigned else ""
     data = {
         "daily": daily, "split": splits, "expected_shares": dict(zip(variations, shares)),
         "exposure_rate_by_variation": per_variation,
@@ -223,4 +222,5 @@ def check_assignment_volume(ctx: Context) -> CheckResult:
         # The run's SRM model finds a mismatch that no cohort of these days explains: never "ok".
         return CheckResult("assignments", ABNORMAL, f"fct_experiment_exposure_srm finds a sample-ratio mismatch from "
                            f"the {first_stage} stage on, but no cohort of these days explains it", [], notes, data)
-    return result("assignments", findings, ok, notes, data)
+    return result("assignments", findings, ok, notes, data,
+                  None if assigned else "not judged: too few cohorts before the episode")

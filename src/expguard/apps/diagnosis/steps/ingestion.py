@@ -10,7 +10,7 @@ from statistics import median
 
 from ....core.fmt import count, days_text, duration, percent
 from ..checks import Context, result
-from ..findings import SKIPPED, CheckResult, Finding
+from ..findings import ABNORMAL, SKIPPED, CheckResult, Finding
 from ..stats import Judged, focus_run, judge_counts, judge_lags, peak
 
 VOLUME_MIN_DROP = 0.3          # a day of the stream with this much less than its usual volume is suspect
@@ -136,7 +136,8 @@ def check_ingestion(ctx: Context) -> CheckResult:
         return CheckResult("ingestion", SKIPPED, obs.events_note or "skipped", notes=[obs.events_note or ""])
     stream = gather_stream(ctx)
     if not stream.totals:
-        return CheckResult("ingestion", SKIPPED, "the event stream is empty", notes=["the event stream is empty"])
+        return CheckResult("ingestion", ABNORMAL, "the event stream is empty: no event was read",
+                           notes=["the event stream is empty"])
     notes: list[str] = []
     judged = judge_counts([(d, stream.totals.get(d, 0)) for d in stream.judged_days], ctx.days, -1,
                           VOLUME_MIN_DROP, ctx.variables)
@@ -172,7 +173,8 @@ def check_ingestion(ctx: Context) -> CheckResult:
     if judged and ctx.days.scanned(end):
         notes.append(f"{end} is the last day of the data ({count(stream.totals.get(end, 0))} events, usually "
                      f"{count(judged[0].baseline)}): taken as partial, not judged")
-    ok = f"every day has its usual volume ({count(judged[0].baseline)} events a day)" if judged else "no missing day"
-    return result("ingestion", findings, ok, notes, {
+    ok = f"every day has its usual volume ({count(judged[0].baseline)} events a day)" if judged else ""
+    unjudged = None if judged else "not judged: too few days before the episode to judge the stream's volume"
+    return result("ingestion", findings, ok, notes, not_judged=unjudged, data={
         "stream_daily": span_rows, "event_names_dropped": dropped, "lag_daily": lag_rows,
         "first_event_date": min(stream.totals), "last_event_date": max(stream.totals), "data_end_date": end})

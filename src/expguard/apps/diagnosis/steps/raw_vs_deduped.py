@@ -125,7 +125,8 @@ def check_raw_vs_deduped(ctx: Context) -> CheckResult:
     if un:
         usual.append(f"{percent(un[0].baseline)} unassigned exposed units per assigned unit")
     ok = "in their usual ratios" + (f" ({', '.join(usual)})" if usual else "")
+    unjudged = None if usual else "not judged: too few days before the episode"
     return result("raw_vs_deduped", findings, ok, notes,
                   {"daily": daily_rows(ctx, days, raw, deduped),
                    "series": {"duplicate_share": judged_rows(dup), "rejected_share": judged_rows(rej),
-                              "unassigned_rate": judged_rows(un)}})
+                              "unassigned_rate": judged_rows(un)}}, unjudged)

@@ -73,5 +73,6 @@ def check_status_spikes(ctx: Context) -> CheckResult:
                      f"(need {ctx.variables.exp_alert_min_baseline_points})")
     timing_rows = [dict(r) for r in sorted(ctx.obs.timing, key=lambda r: r["assignment_date"])
                    if ctx.cohorts.scanned(r["assignment_date"])]
+    unjudged = None if any(rows for rows in series.values()) else "not judged: too few comparable cohorts before the episode"
     return result("status_spikes", findings, "no status above its baseline", notes,
-                  {"cohorts": series, "exposure_timing": timing_rows})
+                  {"cohorts": series, "exposure_timing": timing_rows}, unjudged)
