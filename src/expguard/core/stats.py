@@ -102,6 +102,17 @@ def median_and_mad(values: Sequence[float]) -> tuple[float, float]:
     return center, median(abs(v - center) for v in values)
 
 
+def upper_quantile(values: Sequence[float], q: float) -> float:
+    """The value at quantile ``q`` of ``values``, without interpolation (the element at index
+    ``int(q * n)``): an experiment's usual level, robust to a minority of dark days.
+
+    >>> upper_quantile([5, 1, 4, 2, 3, 0, 9, 8, 7, 6], 0.9)
+    9
+    """
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
 def rate_sigma(center: float, mad: float, size: int) -> float:
     """The spread of a rate: the larger of 1.4826 x MAD and the binomial standard error at the
     baseline ``center`` (kept ``1/size`` from 0 and 1) on ``size`` units.

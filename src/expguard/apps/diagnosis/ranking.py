@@ -1,8 +1,10 @@
 """The ranking: the findings of the five checks, merged per cause and ranked.
 
-A cause is ranked by its score: how many allowed changes its strongest day moved beyond the
-experiment's baseline (capped at :data:`~.findings.MAX_SCORE`; an empty day or an SRM scores the
-cap). Equal scores go to the more specific cause (the order of :data:`~.findings.CAUSES`). A
+A cause is ranked by its score (:attr:`~.findings.Finding.score`): its effect (how many allowed
+changes its strongest day moved beyond the experiment's baseline, or how far its corrected p-value
+is below the threshold, capped at :data:`~.findings.MAX_SCORE`) weighed by the number of days that
+support it, so that one borderline day never ranks with a cause seen for days or with a large
+effect. Equal scores go to the more specific cause (the order of :data:`~.findings.CAUSES`). A
 status spike without a cause of its own (no_exposure) is a symptom: it is named, as
 ``exposure_events_missing``, only when nothing else explains the drop.
 """

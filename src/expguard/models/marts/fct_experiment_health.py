@@ -33,6 +33,7 @@ from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SR
                                INT_REJECTIONS_DAILY, REJECT_REASONS, SEVERITIES, SRM_STAGES)
 from ..python import python_model, read_inputs
 from ...core.fmt import hours as _hours, p_value as format_p_value, percent
+from ...core.stats import upper_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
@@ -271,8 +272,7 @@ def dark_days(assigned_by_day: dict[dt.date, int], events_by_day: dict[dt.date, 
     if len(dates) < 3:
         return []
     ratios = [events_by_day.get(d, 0) / assigned_by_day[d] for d in dates]
-    ordered = sorted(ratios)
-    usual = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    usual = upper_quantile(ratios, 0.9)
     if usual == 0:
         return []
     dark: list[dt.date] = []
