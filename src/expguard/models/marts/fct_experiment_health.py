@@ -22,8 +22,6 @@ events stopped) does the model look at the raw stream again, to name the nearest
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -33,6 +31,7 @@ from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SR
                                INT_REJECTIONS_DAILY, REJECT_REASONS, SEVERITIES, SRM_STAGES)
 from ..python import python_model, read_inputs
 from ...core.fmt import hours as _hours, p_value as format_p_value, percent
+from ...core.names import LOOKALIKE, similarity
 from ...core.stats import upper_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -406,10 +405,6 @@ def check_open_alerts(alerts: list[dict], data_through: dt.datetime | None, v: "
 
 # -- candidates for a missing exposure event ------------------------------------------------------
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
 def similar_names(configured: Sequence[str], seen: Iterable[str]) -> list[str]:
     """Event names that look like a configured name: the same but for case and separators, or a
     close spelling (difflib ratio 0.8 or more), the configured names themselves left out.
@@ -417,13 +412,11 @@ def similar_names(configured: Sequence[str], seen: Iterable[str]) -> list[str]:
     >>> similar_names(["experiment_viewed"], ["Experiment Viewed", "page_view", "experiment_viewd", "experiment_viewed"])
     ['Experiment Viewed', 'experiment_viewd']
     """
-    wanted = [_normalized(n) for n in configured]
     found = []
     for name in seen:
         if name is None or name in configured:
             continue
-        key = _normalized(name)
-        if any(key == w or difflib.SequenceMatcher(None, key, w).ratio() >= 0.8 for w in wanted):
+        if any(similarity(name, wanted) >= LOOKALIKE for wanted in configured):
             found.append(name)
     return sorted(found)
 

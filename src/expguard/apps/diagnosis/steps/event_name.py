@@ -5,17 +5,16 @@ for all events or one platform's share?"""
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import re
 from statistics import median
 
 from ....core.fmt import count, percent
+from ....core.names import LOOKALIKE, similarity
 from ....core.stats import Point
 from ..checks import Context, result
 from ..findings import ABNORMAL, MAX_SCORE, SKIPPED, CheckResult, Finding
 from ..stats import focus_run, judge_counts, judge_rates, peak
 
-NAME_SIMILARITY = 0.8          # difflib ratio from which another event name looks like the configured one
+NAME_SIMILARITY = LOOKALIKE    # similarity from which another event name looks like the configured one
 RENAME_MIN_SHARE_RISE = 0.05   # a look-alike name's share of the exposure-like events must rise this much
 RENAME_MIN_DROP = 0.2          # ... while the configured name's own count falls by this share
 RENAME_RESIDUAL = 0.05         # the configured name "stopped" when it keeps at most this share of its volume
@@ -25,28 +24,14 @@ MAX_CANDIDATES = 10            # look-alike names examined, by volume
 Series = dict[str, dict[dt.date, tuple[int, int]]]
 
 
-def normalized(name: str) -> str:
-    """An event name without case or separators.
-
-    >>> normalized("Experiment Viewed") == normalized("experiment_viewed") == normalized("experimentViewed")
-    True
-    """
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
-def similarity(name: str, configured: str) -> float:
-    """1.0 for a case or separator variant, else difflib's ratio of the lower-cased names.
-
-    >>> similarity("ExperimentViewed", "experiment_viewed"), similarity("page_view", "experiment_viewed") < 0.8
-    (1.0, True)
-    """
-    if normalized(name) == normalized(configured):
-        return 1.0
-    return round(difflib.SequenceMatcher(None, name.lower(), configured.lower()).ratio(), 3)
-
-
 def gather_names(ctx: Context) -> Series:
-    """The stream's events per name and day, and those carrying the experiment's id."""
+    """The stream's events per name and day, and those carrying the experiment's id.
+
+    >>> from types import SimpleNamespace
+    >>> rows = [{"event_name": "a", "event_date": dt.date(2026, 1, 1), "events": 3, "experiment_events": 1}]
+    >>> gather_names(SimpleNamespace(obs=SimpleNamespace(event_names=rows)))
+    {'a': {datetime.date(2026, 1, 1): (3, 1)}}
+    """
     per_name: Series = {}
     for row in ctx.obs.event_names or []:
         if row["event_name"] is not None and row["event_date"] is not None:
