@@ -4,7 +4,7 @@ Vectorised (numpy + pyarrow), after tests/monitoring/scenario.py. Two experiment
 every day (``checkout``, the one diagnosed, and ``search``); 92% of their units are exposed, most
 within a minute of assignment and a slow 5% within hours; a little healthy noise is always there
 (3% of exposures fire again, 0.2% mismatched and 0.2% multi-variation units, unassigned
-exposures at 1% of the day's assignments, 0.5% of events without a variation_id). Each exposure
+exposures at 0.5% of the day's assignments, 0.5% of events without a variation_id). Each exposure
 event carries a ``platform`` (web, ios, android: a third each, fixed per unit), and every event an
 ``ingested_at`` a few minutes after ``event_ts``. Other events (page_view, click, add_to_cart)
 make up half of the stream, and a rare look-alike ``Experiment_Viewed`` (debug logging) carries
@@ -117,8 +117,8 @@ def build(fault: str | None = None, seed: int = 7) -> Dataset:
         var_all = np.concatenate([e_var, (e_var[multi] + 1) % len(variations), e_var[again]])
         ts_all = np.concatenate([e_ts, e_ts[multi] + _lognormal(rng, len(multi), 10 * US_MINUTE, 1.0, US_DAY),
                                  e_ts[again] + rng.integers(1, 10 * US_MINUTE, len(again))])
-        # unassigned exposures: 1% of each day's assignments
-        n_un = rng.poisson(0.01 * counts)
+        # unassigned exposures: 0.5% of each day's assignments (the health checks warn from 1%)
+        n_un = rng.poisson(0.005 * counts)
         u_day = np.repeat(np.arange(DAYS), n_un)
         u_unit = unit_base + 5_000_000 + np.arange(len(u_day))
         unit_all = np.concatenate([unit_all, u_unit])

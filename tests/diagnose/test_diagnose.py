@@ -143,7 +143,7 @@ def test_assignment_volume_shift_compares_assigned_and_exposed_units(datasets):
 
 def test_json_is_complete_with_stable_keys(datasets):
     data = json.loads(datasets.diagnosis("event_renamed").to_json())
-    assert list(data) == ["format_version", "experiment_id", "date", "date_reason", "status", "episode_start",
+    assert list(data) == ["format_version", "experiment_id", "date", "date_reason", "status", "verdict", "episode_start",
                           "reference", "event_days", "exposure_rate", "causes", "checks", "notes", "earlier_alerts", "source",
                           "settings"]
     assert data["date"] == day(dd.DAYS - 3).isoformat() and data["episode_start"] == day(dd.FAULT_DAY).isoformat()

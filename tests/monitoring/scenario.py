@@ -4,7 +4,7 @@ Fully vectorised (numpy + pyarrow). Every experiment assigns about ``daily_units
 (fewer at weekends), and its units are exposed like a healthy product's: 92% of them, most
 within a minute of assignment, a slow 5% within hours or days; a little healthy noise is
 always there (0.2% mismatched and 0.2% multi-variation units, 3% of exposures firing again,
-unassigned exposures at 1% of the day's assignments, 0.5% of events without a variation_id,
+unassigned exposures at 0.5% of the day's assignments, 0.5% of events without a variation_id,
 and, across all experiments, events without an experiment_id).
 
 Each :class:`Regression` starts at midnight UTC of its day, as a deploy would, and changes the
@@ -149,8 +149,9 @@ def _healthy_experiment(rng: np.random.Generator, index: int, spec: Experiment, 
     again = np.flatnonzero(rng.random(m) < 0.03)
     again = np.repeat(again, rng.integers(1, 3, len(again)))
     events.add(index, e_unit[again], e_var[again], e_ts[again] + rng.integers(0, 10 * US_MINUTE, len(again)))
-    # unassigned exposures: units whose assignment is missing, 1% of each day's assignments, in the split
-    n_un = rng.poisson(0.01 * counts)
+    # unassigned exposures: units whose assignment is missing, 0.5% of each day's assignments (the
+    # health checks warn from 1%), in the split
+    n_un = rng.poisson(0.005 * counts)
     u_day = np.repeat(np.arange(DAYS), n_un)
     u_unit = unit_base + n + np.arange(len(u_day))
     u_var = rng.choice(k, len(u_day), p=np.array(spec.split) / sum(spec.split))

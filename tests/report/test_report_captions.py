@@ -12,6 +12,7 @@ from expguard.models.verdict import verdicts
 from expguard.apps.report import captions, summary
 from expguard.apps.report.captions import find_shift, pct
 from expguard.apps.report.summary import ExperimentData
+from expguard.settings.config import Variables
 
 START = dt.date(2026, 3, 1)
 STATUSES = ("no_exposure_units", "multi_variation_exposure_units", "variation_mismatch_units",
@@ -75,8 +76,12 @@ def points(values, size=2000):
     return [(day(i), v, size) for i, v in enumerate(values)]
 
 
+# The alerts' rule with 5 baseline points (the default is 7): the short series below need fewer.
+FIVE_POINTS = Variables().with_values({"exp_alert_min_baseline_points": 5})
+
+
 def test_find_shift_finds_the_first_day_of_a_lasting_drop():
-    shift = find_shift(points([0.92, 0.91, 0.93, 0.92, 0.92, 0.91, 0.41, 0.40, 0.42]), -1, 0.05)
+    shift = find_shift(points([0.92, 0.91, 0.93, 0.92, 0.92, 0.91, 0.41, 0.40, 0.42]), -1, 0.05, variables=FIVE_POINTS)
     assert (shift.date, shift.before, shift.value) == (day(6), 0.92, 0.41)
     assert (shift.last_date, shift.recovered_date) == (day(8), None)
 
@@ -107,7 +112,19 @@ def test_find_shift_needs_enough_points_before():
 def test_find_shift_looks_the_given_way():
     rising = points([0.01] * 6 + [0.20])
     assert find_shift(rising, -1, 0.01) is None
-    assert find_shift(rising, +1, 0.01).value == 0.20
+    assert find_shift(rising, +1, 0.01, variables=FIVE_POINTS).value == 0.20
+
+
+def test_find_shift_uses_the_runs_alert_rule():
+    """The captions judge with the alerts' rule and settings: exp_alert_min_baseline_points
+    points before a shift (7 by default), exp_alert_mad_k robust standard deviations."""
+    drop = points([0.92, 0.91, 0.93, 0.92, 0.92, 0.91, 0.41, 0.40, 0.42])
+    assert find_shift(drop, -1, 0.05).date == day(7)  # the 8th point is the first with 7 before it
+    assert find_shift(drop, -1, 0.05, variables=FIVE_POINTS).date == day(6)
+    noisy = points([0.90, 0.92, 0.89, 0.91, 0.90, 0.92, 0.91, 0.88, 0.84, 0.83], size=10**5)
+    assert find_shift(noisy, -1, 0.01).date == day(8)
+    wide = Variables().with_values({"exp_alert_mad_k": 6.0})
+    assert find_shift(noisy, -1, 0.01, variables=wide) is None
 
 
 # -- exposure rate ----------------------------------------------------------------------------
@@ -349,12 +366,13 @@ def test_percentages_keep_small_shares_visible():
 
 
 def test_find_shift_tells_the_ongoing_shift_before_an_earlier_blip():
-    values = [0.92] * 6 + [0.70] + [0.92] * 8 + [0.40] * 3
+    # (the blip has the 7 cohorts before it that the alerts' rule needs by default)
+    values = [0.92] * 7 + [0.70] + [0.92] * 8 + [0.40] * 3
     shifts = captions.find_shifts(points(values), -1, 0.05)
-    assert [(s.date, s.recovered_date) for s in shifts] == [(day(6), day(7)), (day(15), None)]
-    assert find_shift(points(values), -1, 0.05).date == day(15)
+    assert [(s.date, s.recovered_date) for s in shifts] == [(day(7), day(8)), (day(16), None)]
+    assert find_shift(points(values), -1, 0.05).date == day(16)
     text = captions.exposure_rate_caption(experiment({"a": values, "b": values}))
-    assert "fell from 92% to 40% on 2026-03-16" in text and "(also briefly on 2026-03-07)." in text
+    assert "fell from 92% to 40% on 2026-03-17" in text and "(also briefly on 2026-03-08)." in text
 
 
 def test_find_shift_of_recovered_shifts_is_the_largest():

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..core.fmt import percent
 from ..models.verdict import FAIL, NOT_ENOUGH_DATA, PASS, WARN, Verdict
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,7 +95,7 @@ def rejected_line(rejected: "RejectedEvents | None") -> str | None:
         return None
     reasons = ", ".join(f"{reason} {count:,}" for reason, count in rejected.reasons[:3])
     return (f"exposure events: {rejected.rejected:,} of {rejected.events:,} rejected "
-            f"({100 * rejected.share:.2f}%): {reasons}")
+            f"({percent(rejected.share, 2)}): {reasons}")
 
 
 def one_line(found: dict[str | None, Verdict], level: str) -> str:

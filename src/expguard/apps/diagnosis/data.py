@@ -19,8 +19,8 @@ from sqlglot import exp
 
 from ...sql.render import bind_variables, literal
 from ...settings.config import RunConfig
-from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_SRM, INT_DEDUPED,
-                         INT_REJECTIONS_DAILY, INT_VALIDATION)
+from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_HEALTH, FCT_SRM, INT_DEDUPED,
+                               INT_REJECTIONS_DAILY, INT_VALIDATION)
 from ...core.errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # The models a diagnosis reads (only the diagnosed experiment's rows leave the engine).
 MODELS_READ = (FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY, FCT_SRM, FCT_ALERTS, INT_DEDUPED,
-               INT_VALIDATION)
+               INT_VALIDATION, FCT_HEALTH)
 # Tables read whole-experiment, ``select *`` filtered on experiment_id.
 _EXPERIMENT_ROWS = {
     "by_variation": FCT_DAILY_BY_VARIATION,
@@ -36,6 +36,7 @@ _EXPERIMENT_ROWS = {
     "rejections": INT_REJECTIONS_DAILY,
     "srm": FCT_SRM,
     "alerts": FCT_ALERTS,
+    "health": FCT_HEALTH,
 }
 
 
@@ -60,7 +61,8 @@ class Observations:
     """Everything the checks look at, for one experiment: small lists of row dicts.
 
     ``event_names`` and ``ingestion_lag`` are None when the check could not run; ``events_note``
-    and ``lag_note`` say why.
+    and ``lag_note`` say why. ``health`` holds the experiment's rows of ``fct_experiment_health``
+    (None when they were not read), the source of its verdict.
     """
 
     experiment_id: str
@@ -69,6 +71,7 @@ class Observations:
     rejections: list[dict] = field(default_factory=list)
     srm: list[dict] = field(default_factory=list)
     alerts: list[dict] = field(default_factory=list)
+    health: list[dict] | None = None
     deduped_daily: list[dict] = field(default_factory=list)
     timing: list[dict] = field(default_factory=list)
     event_names: list[dict] | None = None

@@ -20,8 +20,10 @@ CHECKS = (
 )
 CHECK_TITLES = dict(CHECKS)
 
-# Check statuses.
-OK, ABNORMAL, SKIPPED = "ok", "abnormal", "skipped"
+# Check statuses: ``ok`` (judged, nothing found), ``abnormal`` (something found, said in the
+# summary), ``skipped`` (not run: its input was not given), ``not_judged`` (run, but too few days
+# before the episode to judge against).
+OK, ABNORMAL, SKIPPED, NOT_JUDGED = "ok", "abnormal", "skipped", "not_judged"
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,10 @@ CAUSES: dict[str, Cause] = {
     "ingestion_delay": Cause("Ingestion delay", (
         "Check the ingestion pipeline's backlog (queue lag, loader job runs) for the days named",
         "Re-run once ingestion has caught up: the young cohorts' exposure rates recover when the late events land",
+    )),
+    "event_name_wrong": Cause("Exposure event name not in the stream", (
+        "Check exp_exposure_event_name against the tracking plan: no event of that name was logged in these days",
+        "Set it to the name the clients send (the nearest names are listed) and re-run",
     )),
     "event_renamed": Cause("Exposure event renamed", (
         "Confirm the rename in the client's release notes or tracking plan",
@@ -97,6 +103,17 @@ PRIORITY = tuple(CAUSES)
 MAX_SCORE = 10.0
 
 
+def persistence(days: int) -> float:
+    """How much the number of affected days supports a finding: ``1 - 0.5 ** days`` (one day
+    0.5, two 0.75, three 0.875, a week 0.99); 1 for a finding that is no series of days (a
+    fact of the whole stream, such as an event name that never occurs).
+
+    >>> persistence(1), persistence(3), persistence(0)
+    (0.5, 0.875, 1.0)
+    """
+    return 1.0 - 0.5 ** days if days else 1.0
+
+
 @dataclass
 class Finding:
     """One abnormality, attributed to a cause, with its evidence."""
@@ -113,8 +130,17 @@ class Finding:
 
     @property
     def score(self) -> float:
-        """The strength, capped: past MAX_SCORE allowed changes, findings are equally certain."""
-        return round(min(self.strength, MAX_SCORE), 2)
+        """The evidence for the finding, from 0 to MAX_SCORE: its effect (the strength, in allowed
+        changes or decades of corrected p-value beyond the threshold, capped at MAX_SCORE) times
+        its :func:`persistence` over the affected days. One borderline day scores about 0.5;
+        a large effect over several days about 10.
+
+        >>> Finding("c", "x", "", days=[dt.date(2026, 1, 1)], strength=1.2).score
+        0.6
+        >>> Finding("c", "x", "", days=[dt.date(2026, 1, d) for d in range(1, 8)], strength=25.0).score
+        9.92
+        """
+        return round(min(self.strength, MAX_SCORE) * persistence(len(self.days)), 2)
 
 
 @dataclass

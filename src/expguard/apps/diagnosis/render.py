@@ -9,8 +9,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import duration, pct
-from .findings import ABNORMAL, OK, SKIPPED, CheckResult
+from ...core.fmt import duration, percent as pct
+from ...models.verdict import FAIL, WARN, Verdict
+from .findings import ABNORMAL, NOT_JUDGED, OK, SKIPPED, CheckResult
 
 FORMAT_VERSION = 1
 INSUFFICIENT_HISTORY = "insufficient_history"
@@ -33,12 +34,19 @@ class Diagnosis:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     earlier_alerts: list[dict[str, Any]] = field(default_factory=list)
+    verdict: Verdict | None = None  # the experiment's health verdict (None when it was not read)
+
+    @property
+    def is_unhealthy(self) -> bool:
+        """Whether the experiment's health verdict fails or warns."""
+        return self.verdict is not None and self.verdict.status in (FAIL, WARN)
 
     @property
     def status(self) -> str:
-        """``abnormal`` when a cause was found; else ``insufficient_history`` when the cohorts before
-        the episode are too few to judge against, else ``ok``."""
-        if self.causes:
+        """``abnormal`` when a cause was found, the experiment's health verdict fails or warns, or
+        a check is abnormal; else ``insufficient_history`` when the cohorts before the episode are
+        too few to judge against, else ``ok``: never ``ok`` while another command fails it."""
+        if self.causes or self.is_unhealthy or any(c.status == ABNORMAL for c in self.checks):
             return ABNORMAL
         if self.headline.get("reference_cohorts", 0) < self.settings.get("exp_alert_min_baseline_points", 0):
             return INSUFFICIENT_HISTORY
@@ -77,6 +85,7 @@ def to_dict(diagnosis: "Diagnosis") -> dict[str, Any]:
         "date": d.date,
         "date_reason": d.date_reason,
         "status": d.status,
+        "verdict": verdict_dict(d.verdict),
         "episode_start": d.episode_start,
         "reference": {"start": d.reference_start, "end": d.episode_start - dt.timedelta(days=1)},
         "event_days": {"start": d.episode_start, "end": d.event_days_end},
@@ -98,6 +107,17 @@ def to_dict(diagnosis: "Diagnosis") -> dict[str, Any]:
         "source": d.source,
         "settings": d.settings,
     })
+
+
+def verdict_dict(verdict: Verdict | None) -> dict[str, Any] | None:
+    """The health verdict as plain data: ``status``, ``reason`` (the check that gives it),
+    ``problems`` (the checks that fail or warn) and ``checks`` (every check's row)."""
+    if verdict is None:
+        return None
+    columns = ("check_name", "status", "value", "warn_threshold", "fail_threshold", "units", "detail")
+    return {"status": verdict.status, "reason": verdict.reason["check_name"] if verdict.reason else None,
+            "problems": [{k: row.get(k) for k in columns} for row in verdict.problems],
+            "checks": [{k: row.get(k) for k in columns} for row in verdict.checks]}
 
 
 def to_json(diagnosis: "Diagnosis") -> str:
@@ -127,6 +147,7 @@ def render(diagnosis: "Diagnosis"):
     elif not h.get("is_comparable") and d.status != "insufficient_history":
         rate.append("  (not comparable yet: horizon not elapsed or cohort too small)", style="dim")
     parts.append(rate)
+    parts += verdict_lines(d)
     parts.append(Text())
     if d.causes:
         parts.append(Text("Most likely causes", style="bold"))
@@ -144,6 +165,12 @@ def render(diagnosis: "Diagnosis"):
     elif d.status == "insufficient_history":
         parts.append(Text(f"Too little history to judge: {h['reference_cohorts']} comparable cohorts before "
                           f"{d.episode_start}, {d.settings['exp_alert_min_baseline_points']} needed.", style="bold yellow"))
+    elif d.is_unhealthy:
+        parts.append(Text(f"No runbook step found a cause, but the experiment's health verdict is "
+                          f"{d.verdict.status.upper()}: see its failing checks above.", style="bold red"))
+    elif d.status == ABNORMAL:
+        parts.append(Text("No cause found: the abnormal checks below are most likely noise (see the notes).",
+                          style="bold yellow"))
     else:
         parts.append(Text("Nothing abnormal found: every check is within the experiment's baseline.", style="bold green"))
     for note in d.notes:
@@ -155,7 +182,7 @@ def render(diagnosis: "Diagnosis"):
     table.add_column("check", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("found", overflow="fold")
-    styles = {ABNORMAL: "bold red", SKIPPED: "yellow"}
+    styles = {ABNORMAL: "bold red", SKIPPED: "yellow", NOT_JUDGED: "yellow"}
     for step, check in enumerate(d.checks, start=1):
         summary = _escape(check.summary)
         if check.notes and check.status != SKIPPED:
@@ -163,6 +190,28 @@ def render(diagnosis: "Diagnosis"):
         table.add_row(str(step), check.title, f"[{styles.get(check.status, 'green')}]{check.status}[/]", summary)
     parts.append(table)
     return Group(*parts)
+
+
+def verdict_lines(d: "Diagnosis", limit: int = 3) -> list[Any]:
+    """The experiment's health verdict (``expguard run``'s, the report's): its status and the
+    checks that fail or warn, each with its detail."""
+    from rich.padding import Padding
+    from rich.text import Text
+
+    if d.verdict is None:
+        return []
+    color = {FAIL: "bold red", WARN: "bold yellow"}.get(d.verdict.status, "green")
+    line = Text("  health verdict: ")
+    line.append(d.verdict.label.upper() if d.is_unhealthy else d.verdict.label, style=color)
+    problems = d.verdict.problems
+    if problems:
+        line.append(f" ({len(problems)} check{'s' if len(problems) != 1 else ''} failing or warning)", style="dim")
+    lines: list[Any] = [line]
+    for row in problems[:limit]:
+        lines.append(Padding(Text(f"{row['status']} {row['check_name']}: {row['detail']}"), (0, 0, 0, 4)))
+    if len(problems) > limit:
+        lines.append(Padding(Text(f"+{len(problems) - limit} more in fct_experiment_health", style="dim"), (0, 0, 0, 4)))
+    return lines
 
 
 def _escape(text: str) -> str:

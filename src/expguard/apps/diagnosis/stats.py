@@ -2,9 +2,10 @@
 
 Every series is judged against one *reference*: the days in the ``exp_alert_baseline_days``
 before the episode under diagnosis began (the first cohort of the exposure-rate drop, or the
-diagnosed day itself). Rates reuse the alerts' rule (:func:`expguard.models.marts.fct_experiment_exposure_alerts.evaluate`: median,
-1.4826 x MAD, a binomial floor and a minimum change); counts use the same median and MAD with a
-Poisson floor and a minimum relative change; lags a minimum factor. Each day of the scanned
+diagnosed day itself). The statistics are those of :mod:`expguard.core.stats`: rates use the
+alerts' rule (:func:`~expguard.core.stats.evaluate`: median, 1.4826 x MAD, a binomial floor and a
+minimum change); counts the same median and MAD with a Poisson floor and a minimum relative
+change (:func:`~expguard.core.stats.count_allowed`); lags a minimum factor. Each day of the scanned
 window is judged against that same reference, so the run of abnormal days and its first day
 (the onset) can be read off, even when it started inside the reference window: the median and
 the MAD ignore a minority of abnormal days.
@@ -13,12 +14,10 @@ the MAD ignore a minority of abnormal days.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
-from statistics import median
 from typing import TYPE_CHECKING, Sequence
 
-from ...models.marts.fct_experiment_exposure_alerts import MAD_SCALE, Point, evaluate
+from ...core.stats import MAD_SCALE, Point, count_allowed, evaluate, median_and_mad, strength
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...settings.config import Variables
@@ -40,9 +39,7 @@ class Judged:
     @property
     def strength(self) -> float:
         """How many allowed changes the day moved (0 when it moved the good way)."""
-        if self.allowed <= 0:
-            return 0.0 if self.change <= 0 else math.inf
-        return max(self.change / self.allowed, 0.0)
+        return strength(self.change, self.allowed)
 
 
 @dataclass(frozen=True)
@@ -109,10 +106,7 @@ def judge_counts(points: Sequence[tuple[dt.date, float]], window: Window, direct
     reference = [v for d, v in points if window.reference(d)]
     if len(reference) < variables.exp_alert_min_baseline_points:
         return None
-    center = median(reference)
-    mad = median(abs(v - center) for v in reference)
-    sigma = max(MAD_SCALE * mad, math.sqrt(max(center, 1.0)))
-    allowed = max(variables.exp_alert_mad_k * sigma, min_relative * center)
+    center, allowed = count_allowed(reference, variables.exp_alert_mad_k, min_relative)
     judged = []
     for day, value in points:
         if not window.scanned(day):
@@ -131,8 +125,7 @@ def judge_lags(points: Sequence[tuple[dt.date, float, int]], window: Window, min
     reference = [v for d, v, _ in points if window.reference(d)]
     if len(reference) < variables.exp_alert_min_baseline_points:
         return None
-    center = median(reference)
-    mad = median(abs(v - center) for v in reference)
+    center, mad = median_and_mad(reference)
     threshold = max(center + variables.exp_alert_mad_k * MAD_SCALE * mad, min_factor * center, center + min_rise_seconds)
     allowed = threshold - center
     return [Judged(d, v, n, center, threshold, v - center, allowed, v > threshold)

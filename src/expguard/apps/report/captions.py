@@ -2,8 +2,9 @@
 
 Each caption function takes an :class:`~expguard.apps.report.summary.ExperimentData` (or the overview
 rows) and returns a few short sentences. The one statistical idea is :func:`find_shift`, which
-finds the first day a rate left its own recent level by more than noise, the same robust
-yardstick as the alerts (a median baseline, 1.4826 x MAD, the binomial standard error); the
+finds the first day a rate left its own recent level by more than noise, with the alerts' own
+rule and settings (:func:`expguard.core.stats.evaluate`: a median baseline, 1.4826 x MAD, the
+binomial standard error, ``exp_alert_*``); the
 captions are descriptions, not alerts, and hold on any data: a quiet chart gets a quiet caption.
 """
 
@@ -13,9 +14,11 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from statistics import median
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-from ...models.marts.fct_experiment_exposure_srm import format_p_value
+from ...core import stats
+from ...core.fmt import p_text as _p, percent_short as pct, units
+from ...settings.config import Variables
 from .summary import ExperimentData, overview_row, ratio, srm_verdict
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,31 +51,6 @@ ALERT_LABELS = {
 }
 
 
-def pct(value: float | None) -> str:
-    """A share as a percentage, with one decimal where whole points would hide it.
-
-    >>> pct(0.9213), pct(0.0412), pct(0.0004), pct(0.996), pct(None)
-    ('92%', '4.1%', '0.04%', '99.6%', '-')
-    """
-    if value is None:
-        return "-"
-    points = 100 * value
-    if 10 <= points <= 99:
-        return f"{points:.0f}%"
-    if 0 < abs(points) < 0.1:
-        return f"{points:.2f}%"
-    return f"{points:.1f}%".replace(".0%", "%")
-
-
-def units(n: int, noun: str = "unit") -> str:
-    """``8,120 units``, ``1 unit``.
-
-    >>> units(8120), units(1, "event")
-    ('8,120 units', '1 event')
-    """
-    return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
 @dataclass(frozen=True)
 class Shift:
     """Where a series left its level: the first point beyond noise, and how it went on.
@@ -103,27 +81,29 @@ MIN_DAY_SIZE = 200  # days of events: as the alerts' default exp_alert_min_cohor
 LONE_POINT_FACTOR = 2  # a shift of a single point must pass twice the allowed change
 
 
-def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, k: float = 3.0,
-                window: int = 14, min_points: int = 5, min_size: int = MIN_SIZE) -> list[Shift]:
-    """Every run of points that moved ``direction`` (-1 down, +1 up) from the median of the up
-    to ``window`` points before its first point by more than ``max(min_change, k * sigma)``,
-    where sigma is the larger of 1.4826 x MAD and the binomial standard error at that point's
-    sample size. A run ends at the first point back within half the change that opened it; the
-    search goes on from there. A run of one point counts only beyond twice the allowed change:
-    among the dozens of points of a chart, one just past the line is what chance gives. Points with no rate or a sample under ``min_size`` are left out;
-    at least ``min_points`` points must come before a shift.
+def find_shifts(points: Sequence[Point], direction: int, min_change: float, *, variables: Any = None,
+                min_size: int = MIN_SIZE) -> list[Shift]:
+    """Every run of points that moved ``direction`` (-1 down, +1 up) from its baseline by more
+    than the alerts' rule allows (:func:`expguard.core.stats.evaluate` with the run's
+    ``variables``, default: the variables' defaults: the median of the points in the
+    ``exp_alert_baseline_days`` before, ``max(min_change, exp_alert_mad_k * sigma)``, at least
+    ``exp_alert_min_baseline_points`` points before). A run ends at the first point back within
+    half the change that opened it; the search goes on from there. A run of one point counts only
+    beyond twice the allowed change: among the dozens of points of a chart, one just past the line
+    is what chance gives. Points with no rate or a sample under ``min_size`` are left out.
     """
+    rule = stats.BaselineRule.of(variables if variables is not None else Variables())
     usable = [(d, v, n) for d, v, n in points if v is not None and n >= max(min_size, 1)]
+    history = [stats.Point(d, v, n) for d, v, n in usable]
     shifts: list[Shift] = []
-    i = min_points
+    i = 0
     while i < len(usable):
         date, value, size = usable[i]
-        history = [v for _, v, _ in usable[max(0, i - window):i]]
-        center = median(history)
-        allowed = _allowed(history, center, size, min_change, k)
-        if direction * (value - center) <= allowed:
+        deviation = stats.evaluate(history[i], history[:i], direction, min_change, rule)
+        if deviation is None or deviation.change <= deviation.allowed:
             i += 1
             continue
+        center, allowed = deviation.baseline, deviation.allowed
         back = abs(value - center) / 2
         last, recovered = i, None
         for j in range(i + 1, len(usable)):
@@ -156,11 +136,11 @@ def main_shift(shifts: Sequence[Shift]) -> Shift | None:
 def find_shift(points: Sequence[Point], direction: int, min_change: float, **options) -> Shift | None:
     """The main shift of :func:`find_shifts`: the one still going on, else the largest.
 
-    >>> days = [dt.date(2026, 3, d) for d in range(1, 11)]
-    >>> rates = [0.92, 0.91, 0.93, 0.92, 0.92, 0.91, 0.41, 0.40, 0.42, 0.40]
+    >>> days = [dt.date(2026, 3, d) for d in range(1, 13)]
+    >>> rates = [0.92, 0.91, 0.93, 0.92, 0.92, 0.91, 0.92, 0.93, 0.41, 0.40, 0.42, 0.40]
     >>> s = find_shift([(d, r, 2000) for d, r in zip(days, rates)], -1, 0.05)
     >>> s.date.isoformat(), s.before, s.value, s.recovered_date
-    ('2026-03-07', 0.92, 0.41, None)
+    ('2026-03-09', 0.92, 0.41, None)
     """
     return main_shift(find_shifts(points, direction, min_change, **options))
 
@@ -171,12 +151,6 @@ def _others(shifts: Sequence[Shift], told: Shift | None) -> str:
     if not dates:
         return ""
     return f" (also briefly on {', '.join(dates[:3])}{', ...' if len(dates) > 3 else ''})"
-
-
-def _allowed(history: Sequence[float], center: float, size: int, min_change: float, k: float) -> float:
-    mad = median(abs(v - center) for v in history)
-    p = min(max(center, 1.0 / size), 1.0 - 1.0 / size) if size > 1 else 0.5
-    return max(min_change, k * max(1.4826 * mad, math.sqrt(p * (1.0 - p) / size)))
 
 
 def _index(points: Sequence[Point], date: dt.date) -> int:
@@ -200,17 +174,6 @@ def _run_text(shift: Shift, low_or_high: str, noun: str = "cohort") -> str:
     if shift.last_date != shift.date:
         return f" and stayed {low_or_high} through {_iso(shift.last_date)}, {LATEST[noun]}"
     return f" ({LATEST[noun]})"
-
-
-def _p(p_value: float | None) -> str:
-    """``p = 0.0123``; ``p < 1e-300`` where the float ran out.
-
-    >>> _p(0.0123), _p(0.0)
-    ('p = 0.0123', 'p < 1e-300')
-    """
-    if p_value is None:
-        return "no p-value"
-    return "p < 1e-300" if p_value == 0 else f"p = {format_p_value(p_value)}"
 
 
 def _alerts_note(e: ExperimentData, types: Sequence[str]) -> str:

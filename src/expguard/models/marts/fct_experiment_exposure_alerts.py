@@ -4,6 +4,7 @@ Each rule watches one rate of one experiment, day by day, and compares it with t
 on the experiment's own recent days: the *baseline* is the median of the eligible days in the
 ``exp_alert_baseline_days`` before the day under test (that day excluded), its spread the
 median absolute deviation (MAD). A day alerts when its rate moved the bad way by more than
+(:func:`expguard.core.stats.evaluate`, the one home of this rule)
 
     allowed = max(k * sigma, minimum change),   sigma = max(1.4826 * MAD, binomial standard error)
 
@@ -25,23 +26,19 @@ made in SQL, so every engine gives the same alerts. See docs/monitoring.md.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from bisect import bisect_left
 from dataclasses import dataclass
-from statistics import median
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ...core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
+from ...core.fmt import percent, p_value
+from ...core.stats import Point, cohort_totals, evaluate, split_test
 from ...settings.config import parse_srm_weights
 from ..python import python_model, read_inputs
-from .fct_experiment_exposure_srm import chi_square_test, expected_shares, format_p_value
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
     from ...settings.config import Variables
-
-# 1.4826 * MAD estimates the standard deviation of normally distributed values.
-MAD_SCALE = 1.4826
 
 COLUMNS = (
     ("experiment_id", "varchar"),
@@ -56,15 +53,6 @@ COLUMNS = (
     ("sample_size", "bigint"),
     ("baseline_points", "bigint"),
 )
-
-
-@dataclass(frozen=True)
-class Point:
-    """One day of one rate: the value and its sample size (the rate's denominator)."""
-
-    date: dt.date
-    value: float
-    size: int
 
 
 @dataclass(frozen=True)
@@ -96,50 +84,6 @@ RULES = (
 )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """How a point compares with its baseline."""
-
-    baseline: float
-    allowed: float
-    threshold: float
-    change: float  # in the bad direction; positive is worse
-    points: int
-    severity: str | None
-
-
-def evaluate(point: Point, history: Sequence[Point], direction: int, min_change: float,
-             variables: "Variables") -> Verdict | None:
-    """Compare ``point`` with the points of ``history`` in the baseline days before it.
-
-    None when the baseline has fewer than ``exp_alert_min_baseline_points`` points.
-
-    >>> from expguard.settings.config import Variables
-    >>> days = [Point(dt.date(2026, 1, d), 0.90 + 0.01 * (d % 3), 1000) for d in range(1, 15)]
-    >>> evaluate(Point(dt.date(2026, 1, 15), 0.50, 1000), days, -1, 0.05, Variables()).severity
-    'critical'
-    """
-    start = point.date - dt.timedelta(days=variables.exp_alert_baseline_days)
-    values = [p.value for p in history if start <= p.date < point.date]
-    if len(values) < variables.exp_alert_min_baseline_points:
-        return None
-    center = median(values)
-    mad = median(abs(v - center) for v in values)
-    # A baseline of no event on n units is no evidence of a zero rate: keep p 1/n from 0 and 1.
-    p = min(max(center, 1.0 / point.size), 1.0 - 1.0 / point.size) if point.size > 1 else 0.5
-    sigma = max(MAD_SCALE * mad, math.sqrt(p * (1.0 - p) / point.size))
-    allowed = max(variables.exp_alert_mad_k * sigma, min_change)
-    change = direction * (point.value - center)
-    severity = None
-    if change > allowed:
-        severity = "critical" if change > variables.exp_alert_critical_multiple * allowed else "warning"
-    return Verdict(center, allowed, center + direction * allowed, change, len(values), severity)
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
-
-
 def cohort_series(cohorts: dict[tuple[str, dt.date], dict], variables: "Variables") -> dict[str, dict[str, list[Point]]]:
     """Rate -> experiment -> points, one per horizon-complete cohort large enough to test."""
     minimum = variables.exp_alert_min_cohort_units
@@ -168,15 +112,8 @@ _COUNTS = ("assigned_units", "exposed_units", "valid_exposed_units", "valid_expo
 
 def cohorts_of(by_variation: Iterable[dict]) -> dict[tuple[str, dt.date], dict]:
     """(experiment_id, date) -> counts summed over variations, plus per-variation counts."""
-    cohorts: dict[tuple[str, dt.date], dict] = {}
-    for row in by_variation:
-        key = (row["experiment_id"], row["date"])
-        c = cohorts.setdefault(key, {name: 0 for name in _COUNTS} | {"variations": {}})
-        for name in _COUNTS:
-            c[name] += row[name]
-        c["is_horizon_complete"] = row["is_horizon_complete"]
-        c["variations"][row["assigned_variation_id"]] = row
-    return cohorts
+    return cohort_totals(by_variation, lambda row: (row["experiment_id"], row["date"]), _COUNTS,
+                         ("is_horizon_complete",))
 
 
 def day_series(daily: Iterable[dict], rejections: Sequence[dict], variables: "Variables") -> dict[str, dict[str | None, list[Point]]]:
@@ -232,9 +169,9 @@ def baseline_alerts(rule: Rule, series: dict[str | None, list[Point]], variables
             where = "cohort" if rule.per == "cohort" else "day"
             subject = "exposure events without an experiment_id: " if experiment_id is None else ""
             message = (
-                f"{subject}{label} {moved} to {_pct(point.value)} ({point.size:,} {rule.size_label}); "
-                f"baseline {_pct(verdict.baseline)}, the median of {verdict.points} {where}s before; "
-                f"alert {'above' if rule.direction > 0 else 'below'} {_pct(verdict.threshold)}"
+                f"{subject}{label} {moved} to {percent(point.value, 2)} ({point.size:,} {rule.size_label}); "
+                f"baseline {percent(verdict.baseline, 2)}, the median of {verdict.points} {where}s before; "
+                f"alert {'above' if rule.direction > 0 else 'below'} {percent(verdict.threshold, 2)}"
             )
             alerts.append(_alert(experiment_id, point.date, rule.alert_type, verdict.severity, point.value,
                                  verdict.baseline, verdict.threshold, message, rule.metric, point.size, verdict.points))
@@ -253,17 +190,15 @@ def srm_alerts(cohorts: dict[tuple[str, dt.date], dict], variables: "Variables")
         experiment_weights = weights.get(experiment_id)
         rows = cohort["variations"]
         variations = sorted(set(rows) | set(experiment_weights or {}))
-        units = [rows[v]["valid_exposed_units"] if v in rows else 0 for v in variations]
-        assigned = {v: rows[v]["assigned_units"] for v in rows}
-        shares = expected_shares(variations, experiment_weights, assigned)
-        test = chi_square_test(units, shares, min_units=variables.exp_srm_min_units,
-                               threshold=variables.exp_srm_p_value_threshold)
+        units, shares, test = split_test(rows, variations, "valid_exposed_units", experiment_weights,
+                                         min_units=variables.exp_srm_min_units,
+                                         threshold=variables.exp_srm_p_value_threshold)
         if not test.is_srm:
             continue
-        split = ", ".join(f"{v} {u:,} ({_pct(s)} expected)" for v, u, s in zip(variations, units, shares))
+        split = ", ".join(f"{v} {u:,} ({percent(s, 2)} expected)" for v, u, s in zip(variations, units, shares))
         message = (
             f"valid exposed units by variation: {split}; chi-square {test.chi_square:.2f} with "
-            f"{test.degrees_of_freedom} df, p = {format_p_value(test.p_value)} < {variables.exp_srm_p_value_threshold:g}"
+            f"{test.degrees_of_freedom} df, p = {p_value(test.p_value)} < {variables.exp_srm_p_value_threshold:g}"
         )
         alerts.append(_alert(experiment_id, date, "srm", "critical", test.p_value, None,
                              variables.exp_srm_p_value_threshold, message, "srm_p_value", sum(units), None))

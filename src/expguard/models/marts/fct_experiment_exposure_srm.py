@@ -5,17 +5,16 @@ in the split the experiment was designed for: something between the randomizer a
 lost or added units unevenly, and every metric comparison between the variations is suspect
 (Fabijan et al., "Diagnosing Sample Ratio Mismatch in Online Controlled Experiments", KDD 2019).
 The counts come from SQL (``int_experiment_exposure_srm_counts``); only the statistic is
-computed here, so the same counts give the same p-value on every engine.
+computed here (with :func:`expguard.core.stats.chi_square_test`), so the same counts give the
+same p-value on every engine.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
-import numpy as np
-
+from ...core.fmt import format_p_value  # noqa: F401 (the p-value form of the SRM messages)
+from ...core.stats import SrmTest, chi_square_test, expected_shares
 from ...settings.config import parse_srm_weights
 from ...core.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGE_COLUMNS, SRM_STAGES
 from ..python import python_model, read_inputs
@@ -23,67 +22,6 @@ from ..python import python_model, read_inputs
 if TYPE_CHECKING:  # pragma: no cover
     from ...settings.config import Variables
     from ...engines.base import Engine
-
-
-@dataclass(frozen=True)
-class SrmTest:
-    """The verdict of one test; ``chi_square``, ``degrees_of_freedom`` and ``p_value`` are None
-    when there is no verdict (``status`` says why)."""
-
-    status: str
-    tested_variations: int
-    chi_square: float | None = None
-    degrees_of_freedom: int | None = None
-    p_value: float | None = None
-
-    @property
-    def is_srm(self) -> bool:
-        return self.status == "srm"
-
-
-def chi_square_test(observed: Sequence[int], expected_shares: Sequence[float], *, min_units: float,
-                    threshold: float) -> SrmTest:
-    """Pearson's chi-square goodness of fit of ``observed`` counts to ``expected_shares``.
-
-    Variations with a zero expected share are left out of the test. The shares of the others
-    are normalized to sum to 1, and each expects ``total * share`` units. No verdict when fewer
-    than two variations are tested (``single_variation``) or one of them expects fewer than
-    ``min_units`` units (``insufficient_units``); else ``srm`` when the p-value is below
-    ``threshold``, and ``ok`` otherwise.
-
-    >>> test = chi_square_test([480, 520], [0.5, 0.5], min_units=8, threshold=0.001)
-    >>> test.status, test.chi_square, test.degrees_of_freedom, round(test.p_value, 4)
-    ('ok', 1.6, 1, 0.2059)
-    """
-    tested = [(count, share) for count, share in zip(observed, expected_shares) if share > 0]
-    if len(tested) < 2:
-        return SrmTest("single_variation", len(tested))
-    counts = np.array([count for count, _ in tested], dtype=np.float64)
-    shares = np.array([share for _, share in tested], dtype=np.float64)
-    expected = counts.sum() * (shares / shares.sum())
-    if counts.sum() == 0 or expected.min() < min_units:
-        return SrmTest("insufficient_units", len(tested))
-    from scipy.special import chdtrc  # the chi-square survival function, as scipy.stats.chi2.sf
-
-    statistic = float(((counts - expected) ** 2 / expected).sum())
-    dof = len(tested) - 1
-    p_value = float(chdtrc(dof, statistic))
-    return SrmTest("srm" if p_value < threshold else "ok", len(tested), statistic, dof, p_value)
-
-
-def expected_shares(variations: Sequence[str], weights: Mapping[str, float] | None,
-                    assigned: Mapping[str, int]) -> list[float]:
-    """Each variation's expected share: its configured weight when the experiment has weights,
-    else its share of the assigned units. Shares are normalized; an unlisted variation gets 0.
-
-    >>> expected_shares(["a", "b", "c"], {"a": 1, "b": 3}, {})
-    [0.25, 0.75, 0.0]
-    >>> expected_shares(["a", "b"], None, {"a": 30, "b": 10})
-    [0.75, 0.25]
-    """
-    source = weights if weights else assigned
-    total = float(sum(source.get(v, 0) for v in variations))
-    return [source.get(v, 0) / total if total > 0 else 0.0 for v in variations]
 
 
 COLUMNS = (
@@ -161,14 +99,3 @@ def build_srm(engine: "Engine", variables: "Variables") -> list[dict]:
         first = next((r["stage"] for r in experiment_rows if r["is_srm"]), None)
         rows += [{**r, "first_srm_stage": first} for r in experiment_rows]
     return rows
-
-
-def format_p_value(p_value: float) -> str:
-    """A p-value in a short, readable form.
-
-    >>> format_p_value(0.0123), format_p_value(1.5e-12), format_p_value(0.0)
-    ('0.0123', '1.5e-12', '0')
-    """
-    if p_value == 0 or not math.isfinite(p_value):
-        return f"{p_value:g}"
-    return f"{p_value:.3g}" if p_value >= 1e-3 else f"{p_value:.2g}"

@@ -22,8 +22,6 @@ events stopped) does the model look at the raw stream again, to name the nearest
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -32,7 +30,9 @@ from sqlglot import exp
 from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SRM, HEALTH_CHECKS, INT_HEALTH_FACTS,
                                INT_REJECTIONS_DAILY, REJECT_REASONS, SEVERITIES, SRM_STAGES)
 from ..python import python_model, read_inputs
-from .fct_experiment_exposure_srm import format_p_value
+from ...core.fmt import hours as _hours, p_value as format_p_value, percent
+from ...core.names import LOOKALIKE, similarity
+from ...core.stats import upper_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
@@ -56,16 +56,12 @@ STREAM_CHECKS = ("exposure_events_present", "rejected_exposure_events", "freshne
 
 
 def pct(value: float | None) -> str:
-    """A share as a percentage with two decimals ("n/a" for None).
+    """A share as a percentage with two decimals ("n/a" for None), as every detail writes it.
 
     >>> pct(0.3125), pct(None)
     ('31.25%', 'n/a')
     """
-    return "n/a" if value is None else f"{100 * value:.2f}%"
-
-
-def _hours(value: float) -> str:
-    return f"{value:,.1f} h" if value < 48 else f"{value / 24:,.1f} days"
+    return percent(value, 2)
 
 
 def exposure_event_names(variables: "Variables") -> list[str]:
@@ -275,8 +271,7 @@ def dark_days(assigned_by_day: dict[dt.date, int], events_by_day: dict[dt.date, 
     if len(dates) < 3:
         return []
     ratios = [events_by_day.get(d, 0) / assigned_by_day[d] for d in dates]
-    ordered = sorted(ratios)
-    usual = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+    usual = upper_quantile(ratios, 0.9)
     if usual == 0:
         return []
     dark: list[dt.date] = []
@@ -410,10 +405,6 @@ def check_open_alerts(alerts: list[dict], data_through: dt.datetime | None, v: "
 
 # -- candidates for a missing exposure event ------------------------------------------------------
 
-def _normalized(name: str) -> str:
-    return re.sub(r"[^0-9a-z]", "", name.lower())
-
-
 def similar_names(configured: Sequence[str], seen: Iterable[str]) -> list[str]:
     """Event names that look like a configured name: the same but for case and separators, or a
     close spelling (difflib ratio 0.8 or more), the configured names themselves left out.
@@ -421,13 +412,11 @@ def similar_names(configured: Sequence[str], seen: Iterable[str]) -> list[str]:
     >>> similar_names(["experiment_viewed"], ["Experiment Viewed", "page_view", "experiment_viewd", "experiment_viewed"])
     ['Experiment Viewed', 'experiment_viewd']
     """
-    wanted = [_normalized(n) for n in configured]
     found = []
     for name in seen:
         if name is None or name in configured:
             continue
-        key = _normalized(name)
-        if any(key == w or difflib.SequenceMatcher(None, key, w).ratio() >= 0.8 for w in wanted):
+        if any(similarity(name, wanted) >= LOOKALIKE for wanted in configured):
             found.append(name)
     return sorted(found)
 

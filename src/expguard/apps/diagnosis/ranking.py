@@ -1,8 +1,10 @@
-"""The verdict: the findings of the five checks, merged per cause and ranked.
+"""The ranking: the findings of the five checks, merged per cause and ranked.
 
-A cause is ranked by its score: how many allowed changes its strongest day moved beyond the
-experiment's baseline (capped at :data:`~.findings.MAX_SCORE`; an empty day or an SRM scores the
-cap). Equal scores go to the more specific cause (the order of :data:`~.findings.CAUSES`). A
+A cause is ranked by its score (:attr:`~.findings.Finding.score`): its effect (how many allowed
+changes its strongest day moved beyond the experiment's baseline, or how far its corrected p-value
+is below the threshold, capped at :data:`~.findings.MAX_SCORE`) weighed by the number of days that
+support it, so that one borderline day never ranks with a cause seen for days or with a large
+effect. Equal scores go to the more specific cause (the order of :data:`~.findings.CAUSES`). A
 status spike without a cause of its own (no_exposure) is a symptom: it is named, as
 ``exposure_events_missing``, only when nothing else explains the drop.
 """
@@ -11,8 +13,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from ...core.fmt import days_text, percent
 from .findings import CAUSES, PRIORITY, CheckResult, Finding
-from .checks import days_text
 
 
 def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], critical_multiple: float,
@@ -53,8 +55,8 @@ def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], 
     elif not causes and (symptoms or headline.get("is_drop")):
         evidence = [s.summary for s in symptoms]
         if headline.get("is_drop"):
-            evidence.insert(0, f"valid exposure rate within the horizon {_pct(headline['observed'])} "
-                               f"(baseline {_pct(headline['baseline'])})")
+            evidence.insert(0, f"valid exposure rate within the horizon {percent(headline['observed'])} "
+                               f"(baseline {percent(headline['baseline'])})")
         if skipped:
             evidence.append("not checked: " + ", ".join(skipped))
         days = sorted({d for s in symptoms for d in s.days})
@@ -80,10 +82,6 @@ def rank(checks: Sequence[CheckResult], headline: dict, skipped: Sequence[str], 
             "next_steps": _next_steps(finding.cause, skipped),
         })
     return ranked
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def _next_steps(cause: str, skipped: Sequence[str]) -> list[str]:
