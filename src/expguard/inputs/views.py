@@ -80,7 +80,7 @@ def parse_expression(text: str, column: str, what: str) -> exp.Expression:
     >>> parse_expression("properties.Experiment name", "experiment_id", "events")
     Traceback (most recent call last):
     ...
-    expguard.errors.ConfigError: events column mapping experiment_id = 'properties.Experiment name' is not a valid SQL expression: it reads as 'properties.Experiment' followed by the word 'name'; quote names with spaces or $: properties."Experiment name"
+    expguard.core.errors.ConfigError: events column mapping experiment_id = 'properties.Experiment name' is not a valid SQL expression: it reads as 'properties.Experiment' followed by the word 'name'; quote names with spaces or $: properties."Experiment name"
     """
     try:
         parsed = sqlglot.parse(text, read="duckdb")
