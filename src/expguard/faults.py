@@ -1,7 +1,7 @@
 """Fault injection for the reliability tests: kill the process at a named point of a run.
 
 Set ``EXPGUARD_KILL_AT`` to a checkpoint name (``model:<name>``, ``parquet:<name>``,
-``commit:<n>``, ``database:<name>``) and the run sends itself SIGKILL when it gets there, as a
+``database:<name>``, ``commit``, ``publish``, ``published``) and the run sends itself SIGKILL when it gets there, as a
 crash or an ``kill -9`` from an orchestrator would. Unset (always, outside tests) it does nothing.
 """
 

@@ -16,8 +16,8 @@ from .config import RunConfig
 from .constants import INT_VALIDATION
 from .engines import create_engine
 from .engines.base import Engine
-from .errors import ContractError
-from .outputs import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
+from .errors import ContractError, InputError
+from .outputs import check_writable, commit, discard, exclusive_lock, lock_path, output_target, publish, recover, stage_parquet
 from .project import load_models
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -158,22 +158,24 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
     """Write every model to every output target, all or nothing.
 
-    Each target is written aside first (Parquet files in a staging folder, database tables in an
-    open transaction); then, under the targets' locks, the commit point: the Parquet marker, the
-    database COMMIT, and the moves into place. A failure or kill before the marker leaves every
-    target as it was.
+    Each target is written aside first (Parquet files in a staging folder beside the output
+    folder, database tables in an open transaction); then, under the targets' locks, the commit
+    point (the staging folder renamed to its committed name), the database COMMIT, and the
+    publication (the output folder exchanged with the committed one). A failure or kill before
+    the commit point leaves every target as it was (see :mod:`expguard.outputs`).
     """
     outputs = config.outputs.resolved()
-    output_dir = Path(outputs.output_dir) if outputs.output_dir is not None else None
+    output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
     with contextlib.ExitStack() as stack:
         # Locks in a fixed order (database, then folder), so that two runs never deadlock.
         if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            if database.is_dir():
+                raise InputError(f"output database {str(database)!r} is a folder; give a file path")
             stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
         if output_dir is not None:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(exclusive_lock(output_dir / ".expguard.lock", lock_timeout, output_dir))
+            check_writable(output_dir)
+            stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
             recover(output_dir)
         staging = None
         try:
@@ -182,12 +184,14 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
                     transaction.enter_context(engine.database_writer(names, database))
                 if output_dir is not None:
                     staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
-                    mark_committed(staging)
+                    staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
                 result.parquet_files = publish(staging, output_dir)
+                staging = None
             result.database = database
         finally:
+            # a failure (not a kill) before publication: nothing of this run stays, in any target
             discard(staging)
 
 
@@ -199,10 +203,14 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     """
     started = time.perf_counter()
     outputs = config.outputs.resolved()
-    if outputs.output_dir is not None and Path(outputs.output_dir).is_dir():
-        # Finish (or discard) whatever an interrupted earlier run left, before anything else.
-        with exclusive_lock(Path(outputs.output_dir) / ".expguard.lock", lock_timeout, Path(outputs.output_dir)):
-            recover(Path(outputs.output_dir))
+    if outputs.output_dir is not None:
+        target = output_target(outputs.output_dir)
+        # An output folder that cannot be written stops the run now, not after the models.
+        check_writable(target, create=False)
+        if target.is_dir() or lock_path(target).exists():
+            # Finish (or discard) whatever an interrupted earlier run left, before anything else.
+            with exclusive_lock(lock_path(target), lock_timeout, target):
+                recover(target)
     engine = create_engine(config.engine)
     try:
         progress("prepare", {})
