@@ -200,7 +200,8 @@ def recover(target: Path, keep: Path | None = None) -> None:
         if links:
             os.replace(links[-1], target)
     for committed in sorted(p for p in found if p.name.startswith(prefix + COMMITTED + "-") and p.exists()):
-        _publish(committed, target)
+        if _is_new_set(committed):
+            _publish(committed, target)
     current = _own_link(target)
     for path in leftovers(target):
         if path == keep or path == current or not os.path.lexists(path):
@@ -214,6 +215,14 @@ def recover(target: Path, keep: Path | None = None) -> None:
             if pid != os.getpid() and _pid_alive(pid):
                 continue  # a live run's (the lock makes this rare: a run on another path spelling)
         _remove(path)
+
+
+def _is_new_set(committed: Path) -> bool:
+    """Whether a committed folder still holds the set it was committed with (not yet exchanged)."""
+    try:
+        return not committed.is_symlink() and committed.stat().st_ino == int(committed.name.rsplit("-", 1)[1])
+    except (OSError, ValueError):
+        return False
 
 
 def _own_link_of(link: Path, target: Path) -> bool:
@@ -314,7 +323,9 @@ def commit(staging: Path) -> Path:
     its files are the outputs (a run killed later is rolled forward by the next one)."""
     checkpoint("commit")
     head, _, token = staging.name.rpartition(f".expguard-{STAGING}-")
-    committed = staging.with_name(f"{head}.expguard-{COMMITTED}-{token}")
+    # The name ends with the folder's inode number: after the exchange, the folder under this
+    # name is the previous set (another inode), which recovery removes instead of publishing.
+    committed = staging.with_name(f"{head}.expguard-{COMMITTED}-{token}-{staging.stat().st_ino}")
     os.rename(staging, committed)
     _fsync_dir(committed.parent)
     return committed
@@ -371,7 +382,7 @@ def _publish(committed: Path, target: Path) -> None:
 
 def _publish_by_link(committed: Path, target: Path) -> None:
     """Fallback: ``target`` is a link to a versioned folder, replaced by an atomic rename."""
-    token = committed.name.rsplit(f".expguard-{COMMITTED}-", 1)[1]
+    token = committed.name.rsplit(f".expguard-{COMMITTED}-", 1)[1].rsplit("-", 1)[0]
     version = _name(target, VERSION, token)
     os.rename(committed, version)
     link = _name(target, LINK, token)

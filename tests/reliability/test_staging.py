@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from expguard.outputs import STAGING_PREFIX, stage_parquet
+from expguard.outputs import leftovers, stage_parquet
 
 NAMES = [f"model_{i}" for i in range(6)]
 
@@ -41,7 +41,9 @@ def writer(fail: str | None = None, delay: float = 0.05):
 @pytest.mark.parametrize("workers", [1, 2, 4])
 def test_every_file_is_staged_whatever_the_number_of_writers(tmp_path, workers):
     write, state = writer()
-    staging = stage_parquet(tmp_path, NAMES, write, workers)
+    staging = stage_parquet(tmp_path / "out", NAMES, write, workers)
+    # beside the output folder, never inside it
+    assert staging.parent == tmp_path and list((tmp_path / "out").iterdir()) == []
     assert sorted(p.name for p in staging.glob("*.parquet")) == sorted(f"{n}.parquet" for n in NAMES)
     assert all(pq.read_table(staging / f"{n}.parquet").column("name").to_pylist() == [n] for n in NAMES)
     # the writes did overlap when allowed to, and never beyond the limit
@@ -52,8 +54,99 @@ def test_every_file_is_staged_whatever_the_number_of_writers(tmp_path, workers):
 def test_a_failed_write_removes_the_staging_folder_and_raises_that_failure(tmp_path, workers):
     write, state = writer(fail="model_2", delay=0.5)
     with pytest.raises(RuntimeError, match="disk full while writing model_2"):
-        stage_parquet(tmp_path, NAMES, write, workers)
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(STAGING_PREFIX)]
+        stage_parquet(tmp_path / "out", NAMES, write, workers)
+    assert leftovers(tmp_path / "out") == [] and list((tmp_path / "out").iterdir()) == []
     # writes queued behind the failure were dropped (model_5 could start only after a 0.5 s write)
     assert "model_5" not in state["written"]
     assert "model_2" not in state["written"]
+
+
+# -- publication: the whole set at once, beside-the-folder staging, user files kept ------------
+
+import errno  # noqa: E402
+import os  # noqa: E402
+
+from expguard import outputs  # noqa: E402
+
+
+def publish_set(out: Path, tag: str, names=NAMES) -> list[Path]:
+    """One run's publication of ``names`` (each file holding ``tag``), as the pipeline does it."""
+    outputs.check_writable(out)
+    outputs.recover(out)
+
+    def write(name: str, path: Path) -> None:
+        pq.write_table(pa.table({"name": [name], "tag": [tag]}), path)
+
+    return outputs.publish(outputs.commit(stage_parquet(out, names, write)), out)
+
+
+def tags(out: Path) -> set[str]:
+    return {pq.read_table(p).column("tag")[0].as_py() for p in out.glob("*.parquet")}
+
+
+def test_publication_exchanges_the_folder_and_keeps_the_users_files(tmp_path):
+    out = tmp_path / "out"
+    publish_set(out, "one")
+    (out / "notes.txt").write_text("mine")
+    (out / "extra").mkdir()
+    (out / "extra" / "data.csv").write_text("a,b\n")
+    os.symlink("notes.txt", out / "link-to-notes")
+    notes_inode = (out / "notes.txt").stat().st_ino
+    folder_inode = out.stat().st_ino
+    files = publish_set(out, "two")
+    assert sorted(files) == sorted(out / f"{n}.parquet" for n in NAMES)
+    assert tags(out) == {"two"}
+    # the folder was replaced as a whole (another inode), and is still a real folder
+    assert out.is_dir() and not out.is_symlink() and out.stat().st_ino != folder_inode
+    # the user's files are the same files (hard links), the folder and the link recreated
+    assert (out / "notes.txt").read_text() == "mine" and (out / "notes.txt").stat().st_ino == notes_inode
+    assert (out / "extra" / "data.csv").read_text() == "a,b\n"
+    assert os.readlink(out / "link-to-notes") == "notes.txt"
+    # nothing left beside the folder but the lock's place
+    assert outputs.leftovers(out) == []
+
+
+def test_without_the_exchange_the_folder_becomes_a_link_swapped_atomically(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    publish_set(out, "one")
+    (out / "notes.txt").write_text("mine")
+
+    def refused(first, second):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(outputs, "exchange", refused)
+    publish_set(out, "two")
+    assert out.is_symlink() and tags(out) == {"two"} and (out / "notes.txt").read_text() == "mine"
+    first_version = os.readlink(out)
+    publish_set(out, "three")
+    assert out.is_symlink() and os.readlink(out) != first_version and tags(out) == {"three"}
+    # only the version the link names is kept
+    assert [p.name for p in outputs.leftovers(out)] == [os.readlink(out)]
+    # once the exchange works again, the folder is a real folder again, and the versions go
+    monkeypatch.undo()
+    publish_set(out, "four")
+    assert out.is_dir() and not out.is_symlink() and tags(out) == {"four"}
+    assert (out / "notes.txt").read_text() == "mine"
+    assert outputs.leftovers(out) == []
+
+
+def test_a_users_link_to_a_folder_stays_and_the_folder_it_names_is_published(tmp_path):
+    real = tmp_path / "disk" / "outputs"
+    real.mkdir(parents=True)
+    out = tmp_path / "out"
+    os.symlink(real, out)
+    publish_set(outputs.output_target(out), "one")
+    assert out.is_symlink() and os.readlink(out) == str(real) and tags(real) == {"one"}
+
+
+def test_recovery_removes_dead_runs_staging_only(tmp_path):
+    out = tmp_path / "out"
+    publish_set(out, "one")
+    dead = tmp_path / ".out.expguard-staging-999999999-deadbeef"
+    live = tmp_path / ".out.expguard-staging-1-cafecafe"  # pid 1 is alive
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "partial.parquet").write_bytes(b"PAR1")
+    outputs.recover(out)
+    assert not dead.exists() and live.exists()
+    assert tags(out) == {"one"}
