@@ -129,6 +129,7 @@ def check_writable(target: Path, create: bool = True) -> None:
     if os.path.lexists(target) and not target.is_dir():
         raise InputError(f"output folder {str(target)!r} is an existing file, not a folder; give a folder path")
     if not target.exists():
+        _check_creatable("output folder", target)
         if not create:
             return
         try:
@@ -137,8 +138,35 @@ def check_writable(target: Path, create: bool = True) -> None:
             raise _user_error("output folder", target, error) from None
     for folder, why in ((target, ""), (target.parent, " (expguard stages its outputs beside the folder)")):
         if not os.access(folder, os.W_OK):
-            reason = "read-only file system" if _read_only_fs(folder) else "permission denied"
-            raise InputError(f"cannot write output folder {str(target)!r}: {str(folder)!r} is not writable: {reason}{why}")
+            raise InputError(f"cannot write output folder {str(target)!r}: {str(folder)!r} is not writable: {_why(folder)}{why}")
+
+
+def check_database_writable(database: Path) -> None:
+    """Fail with one line if the DuckDB file ``database`` cannot be written (created if missing)."""
+    if database.is_dir():
+        raise InputError(f"output database {str(database)!r} is a folder; give a file path")
+    if database.exists():
+        folder = database.parent
+        for path in (database, folder):
+            if not os.access(path, os.W_OK):
+                raise InputError(f"cannot write output database {str(database)!r}: {str(path)!r} is not writable: {_why(path)}")
+    else:
+        _check_creatable("output database", database)
+
+
+def _check_creatable(what: str, path: Path) -> None:
+    """Fail when the nearest existing folder above ``path`` cannot be written (or is a file)."""
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InputError(f"cannot create {what} {str(path)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise InputError(f"cannot create {what} {str(path)!r}: {str(ancestor)!r} is not writable: {_why(ancestor)}")
+
+
+def _why(path: Path) -> str:
+    return "read-only file system" if _read_only_fs(path) else "permission denied"
 
 
 def _read_only_fs(path: Path) -> bool:

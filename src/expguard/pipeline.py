@@ -16,8 +16,8 @@ from .config import RunConfig
 from .constants import INT_VALIDATION
 from .engines import create_engine
 from .engines.base import Engine
-from .errors import ContractError, InputError
-from .outputs import check_writable, commit, discard, exclusive_lock, lock_path, output_target, publish, recover, stage_parquet
+from .errors import ContractError
+from .outputs import check_database_writable, check_writable, commit, discard, exclusive_lock, lock_path, output_target, publish, recover, stage_parquet
 from .project import load_models
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -170,8 +170,7 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
     with contextlib.ExitStack() as stack:
         # Locks in a fixed order (database, then folder), so that two runs never deadlock.
         if database is not None:
-            if database.is_dir():
-                raise InputError(f"output database {str(database)!r} is a folder; give a file path")
+            check_database_writable(database)
             stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
         if output_dir is not None:
             check_writable(output_dir)
@@ -203,6 +202,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     """
     started = time.perf_counter()
     outputs = config.outputs.resolved()
+    if outputs.database is not None:
+        check_database_writable(Path(outputs.database))
     if outputs.output_dir is not None:
         target = output_target(outputs.output_dir)
         # An output folder that cannot be written stops the run now, not after the models.

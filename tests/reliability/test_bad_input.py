@@ -235,3 +235,74 @@ def test_epoch_milliseconds_in_json_lines(tmp_path, good_outputs):
             "properties": P}
     out = run_ok(tmp_path, good_outputs, write(tmp_path / "e.jsonl", json.dumps(line) + "\n"))
     assert staging(out)[0]["exposed_at"] == T + dt.timedelta(minutes=1)
+
+
+# -- outputs that cannot be written: user errors, one line naming the path and the reason --------
+
+import contextlib  # noqa: E402
+import os  # noqa: E402
+import shutil  # noqa: E402
+
+
+@contextlib.contextmanager
+def read_only_folder(path: Path):
+    """A folder that this process truly cannot write, with the reason it gives.
+
+    Mode 0o555 stops a normal user, not root (root bypasses permissions): as root, a read-only
+    tmpfs mounted on it, else an immutable folder (``chattr +i``), else sysfs (``/sys/fs``), which
+    refuses new entries even to root.
+    """
+    path.mkdir()
+    if os.geteuid() != 0:
+        path.chmod(0o555)
+        try:
+            yield path, "permission denied"
+        finally:
+            path.chmod(0o755)
+        return
+    mount = shutil.which("mount") and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+                                                     capture_output=True)
+    if mount and mount.returncode == 0:
+        try:
+            yield path, "read-only file system"
+        finally:
+            subprocess.run(["umount", str(path)], capture_output=True)
+        return
+    chattr = shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    if chattr and chattr.returncode == 0:
+        try:
+            yield path, "permission denied"
+        finally:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        return
+    yield Path("/sys/fs"), "permission denied"
+
+
+UNWRITABLE = {
+    # name: (output arguments for a read-only folder RO and a scratch folder TMP, the path named, the reason)
+    "output folder inside a read-only folder": (lambda ro, tmp: ("--output-dir", str(ro / "out")), lambda ro, tmp: ro / "out", None),
+    "read-only output folder": (lambda ro, tmp: ("--output-dir", str(ro)), lambda ro, tmp: ro, None),
+    "output folder that is a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "out.txt", "x"))), lambda ro, tmp: tmp / "out.txt", "is an existing file"),
+    "output folder below a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "f.txt", "x") / "out")), lambda ro, tmp: tmp / "f.txt" / "out", "is a file"),
+    "database inside a read-only folder": (lambda ro, tmp: ("--database", str(ro / "models.duckdb")), lambda ro, tmp: ro / "models.duckdb", None),
+    "database that is a folder": (lambda ro, tmp: ("--database", str(tmp)), lambda ro, tmp: tmp, "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNWRITABLE))
+def test_unwritable_outputs_stop_with_one_clear_line(case, tmp_path, good_outputs):
+    arguments, named, reason = UNWRITABLE[case]
+    _, events, assignments = good_outputs
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with read_only_folder(tmp_path / "ro") as (ro, read_only_reason):
+        result = cli("--events", str(events), "--assignments", str(assignments), *arguments(ro, scratch))
+        listing = sorted(p.name for p in ro.iterdir()) if ro != Path("/sys/fs") else []
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("expguard: error: ") and "Traceback" not in result.stderr, result.stderr
+    assert repr(str(named(ro, scratch))) in lines[0], lines[0]
+    assert (reason or read_only_reason) in lines[0], lines[0]
+    # nothing written anywhere: not in the read-only place, not beside the scratch paths
+    assert listing == []
+    assert sorted(p.name for p in scratch.iterdir()) in ([], ["out.txt"], ["f.txt"])
