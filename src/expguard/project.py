@@ -7,6 +7,7 @@ computed in Python (:mod:`expguard.pymodels`) declare what they read, and join t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
@@ -29,6 +30,9 @@ class Model:
     """One model: its name (the file name), its SQL text and what it reads.
 
     A Python model has no SQL (``sql`` is empty) and carries its :class:`PythonModel`.
+    ``not_null`` names the columns the contract says are never null: each engine writes them
+    REQUIRED in Parquet, every other column OPTIONAL, whatever the data (a SQL model declares
+    them in its header, ``-- Not null: a, b, c``; a Python model with its columns).
     """
 
     name: str
@@ -36,6 +40,7 @@ class Model:
     layer: str
     depends_on: tuple[str, ...]
     python: "PythonModel | None" = None
+    not_null: tuple[str, ...] = ()
 
     @property
     def is_python(self) -> bool:
@@ -58,6 +63,27 @@ def referenced_tables(tree: exp.Expression) -> set[str]:
     return {table.name for table in tree.find_all(exp.Table) if table.name not in ctes}
 
 
+_NOT_NULL = re.compile(r"^--\s*Not null:(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def declared_not_null(sql: str) -> tuple[str, ...]:
+    """The never-null columns a SQL model declares in its header (``-- Not null:`` lines).
+
+    >>> declared_not_null("-- m\\n-- Not null: a, b\\n-- Not null: c\\nselect 1")
+    ('a', 'b', 'c')
+    """
+    names: list[str] = []
+    for line in _NOT_NULL.findall(sql):
+        names += [name.strip() for name in line.split(",") if name.strip() and name.strip() != "none"]
+    return tuple(names)
+
+
+def not_null_columns(name: str) -> tuple[str, ...] | None:
+    """The never-null columns of model ``name``; None for a relation that is not a model."""
+    model = load_models().get(name)
+    return None if model is None else model.not_null
+
+
 @cache
 def load_models() -> dict[str, Model]:
     """All models, SQL and Python, in dependency order (each model after what it reads)."""
@@ -75,13 +101,14 @@ def load_models() -> dict[str, Model]:
             if len(statements) != 1 or not isinstance(statements[0], exp.Query):
                 raise RuntimeError(f"model {name} must be exactly one SELECT statement")
             deps = tuple(sorted(referenced_tables(statements[0])))
-            found[name] = Model(name=name, sql=sql, layer=layer_dir.name, depends_on=deps)
+            found[name] = Model(name=name, sql=sql, layer=layer_dir.name, depends_on=deps, not_null=declared_not_null(sql))
     from .pymodels import python_models
 
     for name, python in python_models().items():
         if name in found:  # pragma: no cover - a packaging mistake
             raise RuntimeError(f"model {name} is defined both in SQL and in Python")
-        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python)
+        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python,
+                            not_null=python.not_null)
     graph = {name: [d for d in model.depends_on if d not in INPUTS] for name, model in found.items()}
     for name, deps in graph.items():
         for dep in deps:

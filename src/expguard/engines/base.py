@@ -38,6 +38,17 @@ STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTH
 )
 
 
+def check_repetition(name: str, written: dict[str, str], required: tuple[str, ...]) -> None:
+    """Fail when a written file's columns are not REQUIRED exactly where model ``name`` declares
+    them never null (``written``: column -> Parquet repetition type)."""
+    wrong = sorted(c for c, kind in written.items() if (kind.upper() == "REQUIRED") != (c in required))
+    if wrong:
+        raise RuntimeError(
+            f"model {name} was written with columns {wrong} not as declared (never null: {sorted(required)}); "
+            "a never-null column held a null"
+        )
+
+
 class Engine(abc.ABC):
     """Base class. Subclasses set ``NAME`` and ``DIALECT`` and implement the abstract methods."""
 
