@@ -105,6 +105,11 @@ def exclusive_lock(lock_path: Path, timeout: float, target: Path) -> Iterator[No
 def output_target(output_dir: Path | str) -> Path:
     """The folder a run publishes for ``--output-dir``: the path as given (made absolute); when it
     is a symbolic link of the user's (not one of expguard's fallback links), the folder it names."""
+    if "://" in str(output_dir):
+        raise InputError(
+            f"output folder {str(output_dir)!r} is a URL; expguard publishes into a local or mounted folder "
+            "(see docs/failure-modes.md for object stores)"
+        )
     target = Path(os.path.abspath(output_dir))
     for _ in range(40):
         if not target.is_symlink() or _own_link(target) is not None:

@@ -16,7 +16,7 @@ from .config import RunConfig
 from .constants import INT_VALIDATION
 from .engines import create_engine
 from .engines.base import Engine
-from .errors import ContractError
+from .errors import ContractError, InputError
 from .outputs import check_database_writable, check_writable, commit, discard, exclusive_lock, lock_path, output_target, publish, recover, stage_parquet
 from .project import load_models
 
@@ -186,7 +186,11 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
                     staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
-                result.parquet_files = publish(staging, output_dir)
+                try:
+                    result.parquet_files = publish(staging, output_dir)
+                except OSError as error:
+                    # (a file system that can neither exchange folders nor rename links: FUSE mounts)
+                    raise InputError(f"cannot publish the outputs into {str(output_dir)!r}: {error.strerror}") from None
                 staging = None
             result.database = database
         finally:

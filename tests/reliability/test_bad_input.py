@@ -285,6 +285,7 @@ UNWRITABLE = {
     "output folder that is a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "out.txt", "x"))), lambda ro, tmp: tmp / "out.txt", "is an existing file"),
     "output folder below a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "f.txt", "x") / "out")), lambda ro, tmp: tmp / "f.txt" / "out", "is a file"),
     "database inside a read-only folder": (lambda ro, tmp: ("--database", str(ro / "models.duckdb")), lambda ro, tmp: ro / "models.duckdb", None),
+    "output folder given as an object store URL": (lambda ro, tmp: ("--output-dir", "s3://bucket/out"), lambda ro, tmp: "s3://bucket/out", "is a URL"),
     "database that is a folder": (lambda ro, tmp: ("--database", str(tmp)), lambda ro, tmp: tmp, "is a folder"),
 }
 

@@ -150,3 +150,20 @@ def test_recovery_removes_dead_runs_staging_only(tmp_path):
     outputs.recover(out)
     assert not dead.exists() and live.exists()
     assert tags(out) == {"one"}
+
+
+def test_a_user_file_that_cannot_be_carried_stops_before_anything_changes(tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    publish_set(out, "one")
+    (out / "theirs.txt").write_text("another user's file")
+    before = sorted(p.name for p in out.iterdir())
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(outputs.os, "link", refuse)
+    with pytest.raises(outputs.InputError, match=r"cannot keep '.*theirs.txt' .*move it out of the output folder"):
+        publish_set(out, "two")
+    monkeypatch.undo()
+    assert sorted(p.name for p in out.iterdir()) == before and tags(out) == {"one"}
+    assert outputs.leftovers(out) == []
