@@ -133,6 +133,11 @@ def check_writable(target: Path, create: bool = True) -> None:
     """Fail with one line if ``target`` cannot hold a run's outputs; create it (``create``) if missing."""
     if os.path.lexists(target) and not target.is_dir():
         raise InputError(f"output folder {str(target)!r} is an existing file, not a folder; give a folder path")
+    if os.path.ismount(target):
+        raise InputError(
+            f"output folder {str(target)!r} is a mount point, which cannot be replaced as a whole; "
+            f"give a folder inside it (e.g. {str(target / 'expguard')!r})"
+        )
     if not target.exists():
         _check_creatable("output folder", target)
         if not create:
@@ -417,18 +422,32 @@ def _publish_by_link(committed: Path, target: Path) -> None:
     """Fallback: ``target`` is a link to a versioned folder, replaced by an atomic rename."""
     token = committed.name.rsplit(f".expguard-{COMMITTED}-", 1)[1].rsplit("-", 1)[0]
     version = _name(target, VERSION, token)
-    os.rename(committed, version)
     link = _name(target, LINK, token)
-    os.symlink(version.name, link)
-    previous = _own_link(target)
-    if previous is None and target.is_dir() and not target.is_symlink():
-        # first time: the real folder is moved aside, then the link takes its name
-        old = _name(target, OLD, token)
-        os.rename(target, old)
-        os.replace(link, target)
-        previous = old
-    else:
-        os.replace(link, target)
+    with contextlib.suppress(FileNotFoundError):
+        link.unlink()  # a link left by the same publication, killed (rolled forward now)
+    os.symlink(version.name, link)  # first: a file system without links refuses before any change
+    try:
+        os.rename(committed, version)
+        previous = _own_link(target)
+        if previous is None and target.is_dir() and not target.is_symlink():
+            # first time: the real folder is moved aside, then the link takes its name
+            old = _name(target, OLD, token)
+            os.rename(target, old)
+            try:
+                os.replace(link, target)
+            except OSError:
+                os.rename(old, target)
+                raise
+            previous = old
+        else:
+            os.replace(link, target)
+    except OSError:
+        # nothing published: put the committed folder back (the caller removes it) and the link away
+        if version.exists() and not committed.exists():
+            os.rename(version, committed)
+        with contextlib.suppress(OSError):
+            link.unlink()
+        raise
     _fsync_dir(target.parent)
     checkpoint("published")
     if previous is not None:

@@ -246,34 +246,42 @@ import shutil  # noqa: E402
 
 @contextlib.contextmanager
 def read_only_folder(path: Path):
-    """A folder that this process truly cannot write, with the reason it gives.
+    """A folder that this process truly cannot write, holding an empty folder ``existing`` that it
+    cannot write either, with the reason it gives.
 
-    Mode 0o555 stops a normal user, not root (root bypasses permissions): as root, a read-only
-    tmpfs mounted on it, else an immutable folder (``chattr +i``), else sysfs (``/sys/fs``), which
-    refuses new entries even to root.
+    Mode 0o555 stops a normal user, not root (root bypasses permissions): as root, a tmpfs mounted
+    on it and made read-only, else immutable folders (``chattr +i``), else sysfs (``/sys/fs``),
+    which refuses new entries even to root.
     """
     path.mkdir()
     if os.geteuid() != 0:
-        path.chmod(0o555)
+        (path / "existing").mkdir()
+        for folder in (path / "existing", path):
+            folder.chmod(0o555)
         try:
             yield path, "permission denied"
         finally:
-            path.chmod(0o755)
+            for folder in (path, path / "existing"):
+                folder.chmod(0o755)
         return
-    mount = shutil.which("mount") and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)],
+    mount = shutil.which("mount") and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
                                                      capture_output=True)
     if mount and mount.returncode == 0:
+        (path / "existing").mkdir()
         try:
-            yield path, "read-only file system"
+            if subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True).returncode == 0:
+                yield path, "read-only file system"
+                return
         finally:
             subprocess.run(["umount", str(path)], capture_output=True)
-        return
-    chattr = shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path)], capture_output=True)
+    (path / "existing").mkdir(exist_ok=True)
+    chattr = shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path / "existing"), str(path)],
+                                                       capture_output=True)
     if chattr and chattr.returncode == 0:
         try:
             yield path, "permission denied"
         finally:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+            subprocess.run(["chattr", "-i", str(path), str(path / "existing")], capture_output=True)
         return
     yield Path("/sys/fs"), "permission denied"
 
@@ -281,11 +289,13 @@ def read_only_folder(path: Path):
 UNWRITABLE = {
     # name: (output arguments for a read-only folder RO and a scratch folder TMP, the path named, the reason)
     "output folder inside a read-only folder": (lambda ro, tmp: ("--output-dir", str(ro / "out")), lambda ro, tmp: ro / "out", None),
-    "read-only output folder": (lambda ro, tmp: ("--output-dir", str(ro)), lambda ro, tmp: ro, None),
+    "read-only output folder": (lambda ro, tmp: ("--output-dir", str(ro / "existing")), lambda ro, tmp: ro / "existing", None),
     "output folder that is a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "out.txt", "x"))), lambda ro, tmp: tmp / "out.txt", "is an existing file"),
     "output folder below a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "f.txt", "x") / "out")), lambda ro, tmp: tmp / "f.txt" / "out", "is a file"),
     "database inside a read-only folder": (lambda ro, tmp: ("--database", str(ro / "models.duckdb")), lambda ro, tmp: ro / "models.duckdb", None),
     "output folder given as an object store URL": (lambda ro, tmp: ("--output-dir", "s3://bucket/out"), lambda ro, tmp: "s3://bucket/out", "is a URL"),
+    # /dev/shm is a mount point on Linux: the folder cannot be exchanged with a sibling
+    "output folder that is a mount point": (lambda ro, tmp: ("--output-dir", "/dev/shm"), lambda ro, tmp: "/dev/shm", "is a mount point"),
     "database that is a folder": (lambda ro, tmp: ("--database", str(tmp)), lambda ro, tmp: tmp, "is a folder"),
 }
 
@@ -298,7 +308,8 @@ def test_unwritable_outputs_stop_with_one_clear_line(case, tmp_path, good_output
     scratch.mkdir()
     with read_only_folder(tmp_path / "ro") as (ro, read_only_reason):
         result = cli("--events", str(events), "--assignments", str(assignments), *arguments(ro, scratch))
-        listing = sorted(p.name for p in ro.iterdir()) if ro != Path("/sys/fs") else []
+        listing = sorted(p.name for p in ro.iterdir() if p.name != "existing") if ro != Path("/sys/fs") else []
+        assert ro == Path("/sys/fs") or list((ro / "existing").iterdir()) == []
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("expguard: error: ") and "Traceback" not in result.stderr, result.stderr

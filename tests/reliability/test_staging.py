@@ -167,3 +167,29 @@ def test_a_user_file_that_cannot_be_carried_stops_before_anything_changes(tmp_pa
     monkeypatch.undo()
     assert sorted(p.name for p in out.iterdir()) == before and tags(out) == {"one"}
     assert outputs.leftovers(out) == []
+
+
+def test_a_file_system_refusing_both_ways_of_publishing_is_a_one_line_error(tmp_path, monkeypatch):
+    import expguard
+    from expguard.errors import InputError
+    from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, write_rows
+
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    assignments = write_rows(tmp_path / "assignments.parquet", [assignment("u1")], ASSIGNMENT_SCHEMA)
+    out = tmp_path / "out"
+    expguard.run(str(events), str(assignments), output_dir=str(out))
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def refused(*args, **kwargs):
+        raise OSError(errno.EINVAL, "Invalid argument")
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(outputs, "exchange", refused)
+    monkeypatch.setattr(outputs.os, "symlink", no_links)
+    with pytest.raises(InputError, match=r"cannot publish the outputs into '.*out': Operation not permitted"):
+        expguard.run(str(events), str(assignments), output_dir=str(out), vars={"exp_exposure_max_days_after_assignment": 3})
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert outputs.leftovers(out) == []
