@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import InputError, LockError
-from .faults import checkpoint
+from .faults import checkpoint, exchange_refused
 
 #: The parts of the names of what a run keeps beside ``DIR`` (``.<DIR name>.expguard-<kind>-...``).
 STAGING, COMMITTED, VERSION, LINK, OLD = "staging", "committed", "v", "link", "old"
@@ -371,6 +371,8 @@ def commit(staging: Path) -> Path:
 
 def exchange(first: Path, second: Path) -> None:
     """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); OSError when impossible."""
+    if exchange_refused():
+        raise OSError(errno.ENOSYS, "renameat2 refused (EXPGUARD_NO_EXCHANGE)", str(first))
     libc = ctypes.CDLL(None, use_errno=True)
     a, b = os.fsencode(first), os.fsencode(second)
     function = getattr(libc, "renameat2", None)
@@ -433,6 +435,7 @@ def _publish_by_link(committed: Path, target: Path) -> None:
             # first time: the real folder is moved aside, then the link takes its name
             old = _name(target, OLD, token)
             os.rename(target, old)
+            checkpoint("publish:aside")
             try:
                 os.replace(link, target)
             except OSError:

@@ -36,9 +36,12 @@ def dataset(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def expguard_run(events: Path, assignments: Path, out: Path, db: Path, *extra: str,
-                 kill_at: str | None = None, wait: bool = True):
+                 kill_at: str | None = None, wait: bool = True, no_exchange: bool = False):
     env = dict(os.environ)
     env.pop("EXPGUARD_KILL_AT", None)
+    env.pop("EXPGUARD_NO_EXCHANGE", None)
+    if no_exchange:
+        env["EXPGUARD_NO_EXCHANGE"] = "1"
     if kill_at:
         env["EXPGUARD_KILL_AT"] = kill_at
     command = [sys.executable, "-m", "expguard.cli", "run", "--events", str(events), "--assignments",
@@ -141,6 +144,38 @@ def test_kill_after_the_commit_point_is_rolled_forward_by_the_next_run(dataset, 
     assert beside(out) == []
     for model in MODELS:
         assert sorted_table(out / f"{model}.parquet").equals(sorted_table(reference_dir / f"{model}.parquet")), model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["commit", "publish", "publish:aside", "published"])
+def test_kills_while_publishing_by_the_link_fallback(dataset, tmp_path, point):
+    """Without the folder exchange, DIR becomes a link to a versioned folder: a kill at any step
+    leaves DIR as it was (or, between the two renames of the first switch, missing: documented),
+    and the next run finishes the job and publishes a complete set."""
+    events, assignments = dataset
+    out, db = tmp_path / "out", tmp_path / "models.duckdb"
+    assert expguard_run(events, assignments, out, db)[0] == 0
+    before = listing(out)
+    code, _, _ = expguard_run(events, assignments, out, db, "--var", "exp_exposure_max_days_after_assignment=3",
+                              kill_at=point, no_exchange=True)
+    assert code == -9
+    if point in ("commit", "publish"):
+        assert not out.is_symlink() and listing(out) == before
+    elif point == "publish:aside":
+        assert not os.path.lexists(out)  # the one instant of the first switch without a folder
+    else:
+        assert out.is_symlink() and listing(out) != before and set(listing(out)) == set(before)
+    # The next run (with the exchange) finishes what the killed run left, then publishes its own
+    # set into a real folder again; nothing is left beside it.
+    code, _, stderr = expguard_run(events, assignments, out, db, "--var", "exp_exposure_max_days_after_assignment=5")
+    assert code == 0, stderr
+    reference = tmp_path / "reference"
+    assert expguard_run(events, assignments, reference, tmp_path / "ref.duckdb",
+                        "--var", "exp_exposure_max_days_after_assignment=5")[0] == 0
+    assert out.is_dir() and not out.is_symlink() and beside(out) == []
+    assert sorted(listing(out)) == sorted(listing(reference))
+    for model in MODELS:
+        assert sorted_table(out / f"{model}.parquet").equals(sorted_table(reference / f"{model}.parquet")), model
 
 
 @pytest.mark.slow
