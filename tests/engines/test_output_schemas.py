@@ -93,3 +93,14 @@ def test_both_engines_and_both_spark_writers_write_the_same_schema_four_times(tm
     for run, schema in found.items():
         assert schema == reference, run
     check_declared(reference)
+
+
+def test_the_declaration_is_read_from_the_sql_header_and_checked_for_python_models():
+    from expguard.project import declared_not_null
+    from expguard.pymodels import python_model
+
+    sql = "-- m\n-- Not null: a, b,\n-- Not null: c\n--   (a note)\nselect 1 as a"
+    assert declared_not_null(sql) == ("a", "b", "c")
+    assert declared_not_null("-- m\n-- Not null: none\nselect 1") == ()
+    with pytest.raises(ValueError, match=r"never-null columns \['nope'\] that it does not have"):
+        python_model("test_model", (), (("a", "bigint"),), not_null=("nope",))

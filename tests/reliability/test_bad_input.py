@@ -7,9 +7,12 @@ run's outputs; a failing case must leave them byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -238,10 +241,6 @@ def test_epoch_milliseconds_in_json_lines(tmp_path, good_outputs):
 
 
 # -- outputs that cannot be written: user errors, one line naming the path and the reason --------
-
-import contextlib  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -1,7 +1,10 @@
-"""Staging of Parquet outputs written several at once (the Spark engine's way): all files or none."""
+"""Staging and publication of Parquet outputs: written beside the output folder (several at once, the
+Spark engine's way), all files or none, published as a whole; user files kept; leftovers cleaned."""
 
 from __future__ import annotations
 
+import errno
+import os
 import threading
 import time
 from pathlib import Path
@@ -10,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from expguard import outputs
 from expguard.outputs import leftovers, stage_parquet
 
 NAMES = [f"model_{i}" for i in range(6)]
@@ -62,11 +66,6 @@ def test_a_failed_write_removes_the_staging_folder_and_raises_that_failure(tmp_p
 
 
 # -- publication: the whole set at once, beside-the-folder staging, user files kept ------------
-
-import errno  # noqa: E402
-import os  # noqa: E402
-
-from expguard import outputs  # noqa: E402
 
 
 def publish_set(out: Path, tag: str, names=NAMES) -> list[Path]:
