@@ -133,6 +133,15 @@ def check_writable(target: Path, create: bool = True) -> None:
     """Fail with one line if ``target`` cannot hold a run's outputs; create it (``create``) if missing."""
     if os.path.lexists(target) and not target.is_dir():
         raise InputError(f"output folder {str(target)!r} is an existing file, not a folder; give a folder path")
+    try:
+        here = Path(os.getcwd())
+    except OSError:
+        here = None
+    if here is not None and (here == target or target in here.parents):
+        raise InputError(
+            f"output folder {str(target)!r} is the current folder or holds it; expguard replaces the output "
+            f"folder as a whole: give a folder of its own (e.g. {str(target / 'out')!r})"
+        )
     if os.path.ismount(target):
         raise InputError(
             f"output folder {str(target)!r} is a mount point, which cannot be replaced as a whole; "

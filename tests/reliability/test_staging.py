@@ -192,3 +192,14 @@ def test_a_file_system_refusing_both_ways_of_publishing_is_a_one_line_error(tmp_
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert outputs.leftovers(out) == []
+
+
+def test_the_current_folder_or_one_holding_it_is_refused_as_output_folder(tmp_path, monkeypatch):
+    inside = tmp_path / "project" / "work"
+    inside.mkdir(parents=True)
+    (inside / "mine.txt").write_text("mine")
+    monkeypatch.chdir(inside)
+    for given in (".", str(inside), str(tmp_path / "project")):
+        with pytest.raises(outputs.InputError, match="is the current folder or holds it"):
+            outputs.check_writable(outputs.output_target(given), create=False)
+    assert (inside / "mine.txt").read_text() == "mine" and outputs.leftovers(inside) == []
