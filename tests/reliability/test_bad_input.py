@@ -7,9 +7,12 @@ run's outputs; a failing case must leave them byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -298,3 +301,82 @@ def test_json_lines_mixing_text_and_number_ids_and_times(tmp_path, good_outputs)
     assert [(r["event_id"], r["unit_id"], r["exposed_at"]) for r in staging(out)] == [
         ("2", "2", T + dt.timedelta(minutes=1)), ("e1", "1", T + dt.timedelta(minutes=1))]
     assert {u: r["exposure_status"] for u, r in validation(out).items()} == {"1": "valid", "2": "valid"}
+
+
+# -- outputs that cannot be written: user errors, one line naming the path and the reason --------
+
+
+@contextlib.contextmanager
+def read_only_folder(path: Path):
+    """A folder that this process truly cannot write, holding an empty folder ``existing`` that it
+    cannot write either, with the reason it gives.
+
+    Mode 0o555 stops a normal user, not root (root bypasses permissions): as root, a tmpfs mounted
+    on it and made read-only, else immutable folders (``chattr +i``), else sysfs (``/sys/fs``),
+    which refuses new entries even to root.
+    """
+    path.mkdir()
+    if os.geteuid() != 0:
+        (path / "existing").mkdir()
+        for folder in (path / "existing", path):
+            folder.chmod(0o555)
+        try:
+            yield path, "permission denied"
+        finally:
+            for folder in (path, path / "existing"):
+                folder.chmod(0o755)
+        return
+    mount = shutil.which("mount") and subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(path)],
+                                                     capture_output=True)
+    if mount and mount.returncode == 0:
+        (path / "existing").mkdir()
+        try:
+            if subprocess.run(["mount", "-o", "remount,ro", str(path)], capture_output=True).returncode == 0:
+                yield path, "read-only file system"
+                return
+        finally:
+            subprocess.run(["umount", str(path)], capture_output=True)
+    (path / "existing").mkdir(exist_ok=True)
+    chattr = shutil.which("chattr") and subprocess.run(["chattr", "+i", str(path / "existing"), str(path)],
+                                                       capture_output=True)
+    if chattr and chattr.returncode == 0:
+        try:
+            yield path, "permission denied"
+        finally:
+            subprocess.run(["chattr", "-i", str(path), str(path / "existing")], capture_output=True)
+        return
+    yield Path("/sys/fs"), "permission denied"
+
+
+UNWRITABLE = {
+    # name: (output arguments for a read-only folder RO and a scratch folder TMP, the path named, the reason)
+    "output folder inside a read-only folder": (lambda ro, tmp: ("--output-dir", str(ro / "out")), lambda ro, tmp: ro / "out", None),
+    "read-only output folder": (lambda ro, tmp: ("--output-dir", str(ro / "existing")), lambda ro, tmp: ro / "existing", None),
+    "output folder that is a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "out.txt", "x"))), lambda ro, tmp: tmp / "out.txt", "is an existing file"),
+    "output folder below a file": (lambda ro, tmp: ("--output-dir", str(write(tmp / "f.txt", "x") / "out")), lambda ro, tmp: tmp / "f.txt" / "out", "is a file"),
+    "database inside a read-only folder": (lambda ro, tmp: ("--database", str(ro / "models.duckdb")), lambda ro, tmp: ro / "models.duckdb", None),
+    "output folder given as an object store URL": (lambda ro, tmp: ("--output-dir", "s3://bucket/out"), lambda ro, tmp: "s3://bucket/out", "is a URL"),
+    # /dev/shm is a mount point on Linux: the folder cannot be exchanged with a sibling
+    "output folder that is a mount point": (lambda ro, tmp: ("--output-dir", "/dev/shm"), lambda ro, tmp: "/dev/shm", "is a mount point"),
+    "database that is a folder": (lambda ro, tmp: ("--database", str(tmp)), lambda ro, tmp: tmp, "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNWRITABLE))
+def test_unwritable_outputs_stop_with_one_clear_line(case, tmp_path, good_outputs):
+    arguments, named, reason = UNWRITABLE[case]
+    _, events, assignments = good_outputs
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    with read_only_folder(tmp_path / "ro") as (ro, read_only_reason):
+        result = cli("--events", str(events), "--assignments", str(assignments), *arguments(ro, scratch))
+        listing = sorted(p.name for p in ro.iterdir() if p.name != "existing") if ro != Path("/sys/fs") else []
+        assert ro == Path("/sys/fs") or list((ro / "existing").iterdir()) == []
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("expguard: error: ") and "Traceback" not in result.stderr, result.stderr
+    assert repr(str(named(ro, scratch))) in lines[0], lines[0]
+    assert (reason or read_only_reason) in lines[0], lines[0]
+    # nothing written anywhere: not in the read-only place, not beside the scratch paths
+    assert listing == []
+    assert sorted(p.name for p in scratch.iterdir()) in ([], ["out.txt"], ["f.txt"])

@@ -41,6 +41,17 @@ STRING, TIMESTAMP, TIMESTAMPTZ, DATE, INTEGER, FLOAT, BOOLEAN, NESTED, NULL, OTH
 JSON = "json"
 
 
+def check_repetition(name: str, written: dict[str, str], required: tuple[str, ...]) -> None:
+    """Fail when a written file's columns are not REQUIRED exactly where model ``name`` declares
+    them never null (``written``: column -> Parquet repetition type)."""
+    wrong = sorted(c for c, kind in written.items() if (kind.upper() == "REQUIRED") != (c in required))
+    if wrong:
+        raise RuntimeError(
+            f"model {name} was written with columns {wrong} not as declared (never null: {sorted(required)}); "
+            "a never-null column held a null"
+        )
+
+
 class Engine(abc.ABC):
     """Base class. Subclasses set ``NAME`` and ``DIALECT`` and implement the abstract methods."""
 
@@ -56,6 +67,10 @@ class Engine(abc.ABC):
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        #: Model name -> its never-null columns, written REQUIRED in Parquet (the others
+        #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
+        #: relation not listed is written as the engine infers.
+        self.not_null: dict[str, tuple[str, ...]] = {}
 
     # -- SQL ---------------------------------------------------------------------------------
     def render(self, query: exp.Expression) -> str:

@@ -533,12 +533,44 @@ class SparkEngine(Engine):
         else:
             self._write_with_arrow(name, path)
 
+    def _declared_frame(self, name: str) -> Any:
+        """Relation ``name`` with the nullability its model declares (never-null columns not
+        nullable, every other column nullable), which Spark's Parquet writer follows.
+
+        Spark derives nullability from the plan (``count(*)`` is never null, a ``sum`` may be),
+        so the flags would differ from DuckDB's and between models: the stored rows are given
+        the declared schema as they are (no copy). A null in a never-null column fails the
+        write (``raise_error``) instead of being written as a default value.
+        """
+        from pyspark.sql import DataFrame
+        from pyspark.sql import types as T
+
+        frame = self.spark.table(self._ident(name))
+        required = self.not_null.get(name)
+        if required is None:
+            return frame
+        checked = []
+        for field in frame.schema.fields:
+            ident = self._ident(field.name)
+            if field.name in required and field.nullable:
+                message = exp.Literal.string(f"model {name}: never-null column {field.name} holds a null").sql("spark")
+                checked.append(f"coalesce({ident}, raise_error({message})) as {ident}")
+            else:
+                checked.append(ident)
+        frame = frame.selectExpr(*checked)
+        schema = T.StructType(
+            [T.StructField(f.name, f.dataType, f.name not in required, f.metadata) for f in frame.schema.fields]
+        )
+        session = self.spark._jsparkSession
+        rows = frame._jdf.queryExecution().toRdd()
+        return DataFrame(session.internalCreateDataFrame(rows, session.parseDataType(schema.json()), False), self.spark)
+
     def _write_with_spark(self, name: str, path: Path) -> None:
         folder = path.parent / f".{path.name}.spark-{uuid.uuid4().hex[:8]}"
         try:
             try:
                 (
-                    self.spark.table(self._ident(name))
+                    self._declared_frame(name)
                     .coalesce(1)
                     .write.option("compression", "zstd")
                     # level 1, as the DuckDB engine writes: faster, and smaller here than level 3
@@ -557,8 +589,16 @@ class SparkEngine(Engine):
     def _write_with_arrow(self, name: str, path: Path) -> None:
         import pyarrow.parquet as pq
 
-        table = self.to_arrow(name)
-        pq.write_table(table.replace_schema_metadata(None), path, compression="zstd")
+        table = self.to_arrow(name).replace_schema_metadata(None)
+        required = self.not_null.get(name)
+        if required is not None:
+            # The declared nullability; the cast fails on a null in a never-null column.
+            schema = pa.schema([f.with_nullable(f.name not in required) for f in table.schema])
+            try:
+                table = table.cast(schema)
+            except pa.ArrowInvalid as error:
+                raise RuntimeError(f"model {name}: a never-null column holds a null ({error})") from None
+        pq.write_table(table, path, compression="zstd")
 
     def close(self) -> None:
         for name, frame in self._persisted.items():

@@ -36,6 +36,8 @@ class PythonModel:
     function: Build
     columns: Columns
     layer: str = "marts"
+    #: The columns that are never null (written REQUIRED in Parquet; the others OPTIONAL).
+    not_null: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -54,14 +56,19 @@ class PythonModel:
 REGISTERED: dict[str, PythonModel] = {}
 
 
-def python_model(name: str, depends_on: tuple[str, ...], columns: Columns, layer: str = "marts") -> Callable[[Build], Build]:
-    """Register the decorated function as the Python model ``name``."""
+def python_model(name: str, depends_on: tuple[str, ...], columns: Columns, layer: str = "marts",
+                 not_null: tuple[str, ...] = ()) -> Callable[[Build], Build]:
+    """Register the decorated function as the Python model ``name`` (``not_null``: the columns
+    that are never null)."""
     unknown = sorted({kind for _, kind in columns} - set(SQL_TYPES))
     if unknown:
         raise ValueError(f"Python model {name} declares column types {unknown}; use some of {sorted(SQL_TYPES)}")
+    strangers = sorted(set(not_null) - {column for column, _ in columns})
+    if strangers:
+        raise ValueError(f"Python model {name} declares never-null columns {strangers} that it does not have")
 
     def register(function: Build) -> Build:
-        REGISTERED[name] = PythonModel(name, tuple(depends_on), function, tuple(columns), layer)
+        REGISTERED[name] = PythonModel(name, tuple(depends_on), function, tuple(columns), layer, tuple(not_null))
         return function
 
     return register

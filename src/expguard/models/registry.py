@@ -14,6 +14,7 @@ A Python model (:mod:`expguard.models.python`) registers itself when its file is
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass
 from functools import cache
 from graphlib import CycleError, TopologicalSorter
@@ -36,6 +37,9 @@ class Model:
     """One model: its name (the file name), its SQL text and what it reads.
 
     A Python model has no SQL (``sql`` is empty) and carries its :class:`PythonModel`.
+    ``not_null`` names the columns the contract says are never null: each engine writes them
+    REQUIRED in Parquet, every other column OPTIONAL, whatever the data (a SQL model declares
+    them in its header, ``-- Not null: a, b, c``; a Python model with its columns).
     """
 
     name: str
@@ -43,6 +47,7 @@ class Model:
     layer: str
     depends_on: tuple[str, ...]
     python: "PythonModel | None" = None
+    not_null: tuple[str, ...] = ()
 
     @property
     def is_python(self) -> bool:
@@ -63,6 +68,21 @@ def referenced_tables(tree: exp.Expression) -> set[str]:
     """
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     return {table.name for table in tree.find_all(exp.Table) if table.name not in ctes}
+
+
+_NOT_NULL = re.compile(r"^--\s*Not null:(.*)$", re.IGNORECASE | re.MULTILINE)
+
+
+def declared_not_null(sql: str) -> tuple[str, ...]:
+    """The never-null columns a SQL model declares in its header (``-- Not null:`` lines).
+
+    >>> declared_not_null("-- m\\n-- Not null: a, b\\n-- Not null: c\\nselect 1")
+    ('a', 'b', 'c')
+    """
+    names: list[str] = []
+    for line in _NOT_NULL.findall(sql):
+        names += [name.strip() for name in line.split(",") if name.strip() and name.strip() != "none"]
+    return tuple(names)
 
 
 def _model_files() -> list[tuple[str, str, object]]:
@@ -87,7 +107,8 @@ def python_models() -> dict[str, PythonModel]:
             model = REGISTERED.get(name)
             if model is None:  # pragma: no cover - a packaging mistake
                 raise RuntimeError(f"models/{layer}/{file_name} registers no Python model named {name}")
-            REGISTERED[name] = PythonModel(model.name, model.depends_on, model.function, model.columns, layer)
+            REGISTERED[name] = PythonModel(model.name, model.depends_on, model.function, model.columns, layer,
+                                           model.not_null)
     return dict(REGISTERED)
 
 
@@ -104,11 +125,12 @@ def load_models() -> dict[str, Model]:
         if len(statements) != 1 or not isinstance(statements[0], exp.Query):
             raise RuntimeError(f"model {name} must be exactly one SELECT statement")
         deps = tuple(sorted(referenced_tables(statements[0])))
-        found[name] = Model(name=name, sql=sql, layer=layer, depends_on=deps)
+        found[name] = Model(name=name, sql=sql, layer=layer, depends_on=deps, not_null=declared_not_null(sql))
     for name, python in python_models().items():
         if name in found:  # pragma: no cover - a packaging mistake
             raise RuntimeError(f"model {name} is defined both in SQL and in Python")
-        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python)
+        found[name] = Model(name=name, sql="", layer=python.layer, depends_on=python.depends_on, python=python,
+                            not_null=python.not_null)
     graph = {name: [d for d in model.depends_on if d not in INPUTS] for name, model in found.items()}
     for name, deps in graph.items():
         for dep in deps:

@@ -17,8 +17,9 @@ from ..settings.config import RunConfig
 from ..core.constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
 from ..engines import create_engine
 from ..engines.base import Engine
-from ..core.errors import ContractError
-from ..outputs.publish import discard, exclusive_lock, mark_committed, publish, recover, stage_parquet
+from ..core.errors import ContractError, InputError
+from ..outputs.publish import (check_database_writable, check_writable, commit, discard, exclusive_lock, lock_path,
+                               output_target, publish, recover, stage_parquet)
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
@@ -128,7 +129,11 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     model's rows are stored with ``engine.register_rows``."""
     results = []
     variables = config.variables.as_dict()
-    for model in load_models().values():
+    models = load_models()
+    # What the engine writes each model's columns as (never-null ones REQUIRED): declared here,
+    # handed to the engine, which knows nothing of the models.
+    engine.not_null = {name: model.not_null for name, model in models.items()}
+    for model in models.values():
         progress("model_start", {"name": model.name})
         started = time.perf_counter()
         checkpoint(f"model:{model.name}")
@@ -175,22 +180,23 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
     """Write every model to every output target, all or nothing.
 
-    Each target is written aside first (Parquet files in a staging folder, database tables in an
-    open transaction); then, under the targets' locks, the commit point: the Parquet marker, the
-    database COMMIT, and the moves into place. A failure or kill before the marker leaves every
-    target as it was.
+    Each target is written aside first (Parquet files in a staging folder beside the output
+    folder, database tables in an open transaction); then, under the targets' locks, the commit
+    point (the staging folder renamed to its committed name), the database COMMIT, and the
+    publication (the output folder exchanged with the committed one). A failure or kill before
+    the commit point leaves every target as it was (see :mod:`expguard.outputs`).
     """
     outputs = config.outputs.resolved()
-    output_dir = Path(outputs.output_dir) if outputs.output_dir is not None else None
+    output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
     with contextlib.ExitStack() as stack:
         # Locks in a fixed order (database, then folder), so that two runs never deadlock.
         if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            check_database_writable(database)
             stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
         if output_dir is not None:
-            output_dir.mkdir(parents=True, exist_ok=True)
-            stack.enter_context(exclusive_lock(output_dir / ".expguard.lock", lock_timeout, output_dir))
+            check_writable(output_dir)
+            stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
             recover(output_dir)
         staging = None
         try:
@@ -199,12 +205,18 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
                     transaction.enter_context(engine.database_writer(names, database))
                 if output_dir is not None:
                     staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
-                    mark_committed(staging)
+                    staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
-                result.parquet_files = publish(staging, output_dir)
+                try:
+                    result.parquet_files = publish(staging, output_dir)
+                except OSError as error:
+                    # (a file system that can neither exchange folders nor rename links: FUSE mounts)
+                    raise InputError(f"cannot publish the outputs into {str(output_dir)!r}: {error.strerror}") from None
+                staging = None
             result.database = database
         finally:
+            # a failure (not a kill) before publication: nothing of this run stays, in any target
             discard(staging)
 
 
@@ -216,10 +228,16 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     """
     started = time.perf_counter()
     outputs = config.outputs.resolved()
-    if outputs.output_dir is not None and Path(outputs.output_dir).is_dir():
-        # Finish (or discard) whatever an interrupted earlier run left, before anything else.
-        with exclusive_lock(Path(outputs.output_dir) / ".expguard.lock", lock_timeout, Path(outputs.output_dir)):
-            recover(Path(outputs.output_dir))
+    if outputs.database is not None:
+        check_database_writable(Path(outputs.database))
+    if outputs.output_dir is not None:
+        target = output_target(outputs.output_dir)
+        # An output folder that cannot be written stops the run now, not after the models.
+        check_writable(target, create=False)
+        if target.is_dir() or lock_path(target).exists():
+            # Finish (or discard) whatever an interrupted earlier run left, before anything else.
+            with exclusive_lock(lock_path(target), lock_timeout, target):
+                recover(target)
     engine = create_engine(config.engine)
     try:
         progress("prepare", {})

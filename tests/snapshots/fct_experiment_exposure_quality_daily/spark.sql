@@ -1,4 +1,9 @@
 /* fct_experiment_exposure_quality_daily */
+/* Not null: experiment_id, date, assigned_units, exposed_units, valid_exposed_units, */
+/* Not null: no_exposure_units, multi_variation_exposure_units, variation_mismatch_units, pre_assignment_exposure_units, */
+/* Not null: exposure_outside_window_units, mismatched_units, exposure_events, duplicate_exposure_events, */
+/* Not null: unassigned_exposed_units, is_window_complete */
+/*   (written REQUIRED in Parquet on every engine; every other column OPTIONAL) */
 /* Grain: one row per (experiment_id, date); date is the assignment date (the daily cohort) */
 /* for assigned units, and the date of the first exposure for unassigned exposed units. */
 /* Purpose: daily exposure-quality metrics per experiment, to catch tracking regressions early. */

@@ -1,4 +1,9 @@
 /* fct_experiment_exposure_quality_daily_by_variation */
+/* Not null: experiment_id, date, assigned_variation_id, assigned_units, exposed_units, */
+/* Not null: valid_exposed_units, no_exposure_units, multi_variation_exposure_units, variation_mismatch_units, */
+/* Not null: pre_assignment_exposure_units, exposure_outside_window_units, mismatched_units, exposure_events, */
+/* Not null: duplicate_exposure_events, is_window_complete, valid_exposed_within_horizon_units, is_horizon_complete */
+/*   (written REQUIRED in Parquet on every engine; every other column OPTIONAL) */
 /* Grain: one row per (experiment_id, date, assigned_variation_id); date is the assignment date */
 /* (the daily cohort). Assigned units only: unassigned exposures have no assigned variation. */
 /* Purpose: the assigned-unit counts and rates of fct_experiment_exposure_quality_daily, split */

@@ -1,4 +1,6 @@
 /* int_experiment_exposures_deduped */
+/* Not null: experiment_id, unit_id, variation_id, exposed_at, last_exposed_at, exposure_event_count */
+/*   (written REQUIRED in Parquet on every engine; every other column OPTIONAL) */
 /* Grain: one row per (experiment_id, unit_id, variation_id). */
 /* Purpose: keep the earliest usable exposure; count the events collapsed into it. */
 /* Reads: stg_experiment_exposures. Variables: none. */

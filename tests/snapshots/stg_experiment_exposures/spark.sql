@@ -1,4 +1,6 @@
 /* stg_experiment_exposures */
+/* Not null: none */
+/*   (every column may be null: the model keeps every exposure event, rejected ones too) */
 /* Grain: one row per event of fct_events whose event_name is one of the exposure event names. */
 /* Purpose: standardize exposure events; label (never drop) the rows that cannot be used. */
 /* Reads: fct_events (the canonical, typed view built from the column mapping). */

@@ -1,4 +1,7 @@
 -- int_experiment_exposure_rejections_daily
+-- Not null: exposure_events, rejected_exposure_events, missing_experiment_id_events,
+-- Not null: missing_unit_id_events, missing_variation_id_events, missing_timestamp_events
+--   (written REQUIRED in Parquet on every engine; every other column OPTIONAL)
 -- Grain: one row per (experiment_id, exposure_date) of stg_experiment_exposures. experiment_id
 -- is null for the events whose experiment could not be read (missing_experiment_id), and
 -- exposure_date is null for the events without a timestamp.

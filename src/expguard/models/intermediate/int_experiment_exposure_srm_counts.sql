@@ -1,4 +1,6 @@
 -- int_experiment_exposure_srm_counts
+-- Not null: experiment_id, variation_id, assigned_units, logged_units, exposed_units, valid_exposed_units
+--   (written REQUIRED in Parquet on every engine; every other column OPTIONAL)
 -- Grain: one row per (experiment_id, variation_id), for every experiment with assignments.
 -- Purpose: the counts that the sample-ratio-mismatch test of fct_experiment_exposure_srm
 -- compares with the expected split, at each stage of the funnel, cumulative over all cohorts:

@@ -1,4 +1,8 @@
 -- int_experiment_exposure_validation
+-- Not null: experiment_id, unit_id, assigned_variation_id, assigned_at, assignment_date,
+-- Not null: exposed_variation_count, is_exposed, has_pre_assignment_exposure, has_exposure_outside_window,
+-- Not null: has_variation_mismatch, is_multi_variation, exposure_status, is_valid_exposure, exposure_event_count
+--   (written REQUIRED in Parquet on every engine; every other column OPTIONAL)
 -- Grain: exactly one row per row of fct_experiment_assignments (experiment_id, unit_id).
 -- Purpose: judge each assigned unit's exposures for timing and variation integrity.
 -- Reads: fct_experiment_assignments, int_experiment_exposures_deduped.

@@ -1,4 +1,5 @@
 -- int_experiment_health_facts
+-- Not null: assigned_units, exposure_events, rejected_exposure_events
 -- Grain: one row per experiment_id seen in the assignments or in the staged exposure events
 -- (rejected ones included), plus one stream-wide row whose experiment_id is null.
 -- Purpose: the few per-experiment facts the health checks (fct_experiment_health) need that the

@@ -227,7 +227,13 @@ def find_alerts(by_variation: Sequence[dict], daily: Sequence[dict], rejections:
                                          ALERT_TYPES.index(a["alert_type"])))
 
 
-@python_model(FCT_ALERTS, depends_on=(FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY), columns=COLUMNS)
+#: Never null: experiment_id is null for events without an experiment, baseline and
+#: baseline_points for the alerts that compare with no baseline (srm).
+NOT_NULL = ("date", "alert_type", "severity", "observed", "threshold", "message", "metric", "sample_size")
+
+
+@python_model(FCT_ALERTS, depends_on=(FCT_DAILY_BY_VARIATION, FCT_DAILY, INT_REJECTIONS_DAILY), columns=COLUMNS,
+              not_null=NOT_NULL)
 def build_alerts(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per alert: experiment_id, date, alert_type, severity, observed, baseline,
     threshold, message (plus metric, sample_size and baseline_points)."""

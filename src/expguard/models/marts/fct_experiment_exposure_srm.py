@@ -47,7 +47,13 @@ COLUMNS = (
 )
 
 
-@python_model(FCT_SRM, depends_on=(INT_SRM_COUNTS,), columns=COLUMNS)
+#: Never null (the others are null when a stage has no units or was not tested).
+NOT_NULL = ("experiment_id", "stage", "stage_order", "variation_id", "units", "assigned_units", "valid_exposed_units",
+            "expected_share", "expected_units", "stage_units", "expected_source", "tested_variations", "is_srm",
+            "srm_status")
+
+
+@python_model(FCT_SRM, depends_on=(INT_SRM_COUNTS,), columns=COLUMNS, not_null=NOT_NULL)
 def build_srm(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per (experiment_id, stage, variation_id): the stage's count for the variation,
     its expected and observed shares, and the stage's chi-square test (repeated on its rows)."""

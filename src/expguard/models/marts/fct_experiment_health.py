@@ -566,8 +566,13 @@ def _needs_candidates(facts: Sequence[dict], dark: dict[str, list[dt.date]], v: 
     return sorted(needed)
 
 
+#: Never null: experiment_id is null on the stream-wide rows, value when there is nothing to
+#: measure, a threshold when the check has no such level.
+NOT_NULL = ("check_name", "status", "units", "detail")
+
+
 @python_model(FCT_HEALTH, depends_on=(INT_HEALTH_FACTS, FCT_DAILY, INT_REJECTIONS_DAILY, FCT_SRM, FCT_ALERTS),
-              columns=COLUMNS)
+              columns=COLUMNS, not_null=NOT_NULL)
 def build_health(engine: "Engine", variables: "Variables") -> list[dict]:
     """One row per (experiment_id, check_name); stream-wide rows have a null experiment_id."""
     tables = read_inputs(engine, FCT_HEALTH)
