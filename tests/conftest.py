@@ -13,7 +13,8 @@ from hypothesis import settings  # noqa: E402
 # The fast selection (README, "Development"): ``python -m pytest -m fast --hypothesis-profile=fast``.
 # It runs every rule of the contract on DuckDB: the per-model rule tests, the input contracts, the
 # reference implementation against the SQL (hand-made adversarial rows, the text formats, and the
-# property tests with few examples), the layer and public-API checks, the doctests. The generated-data oracle
+# property tests with few examples), every health check at its thresholds, the layer and public-API
+# checks, the doctests. The generated-data oracle
 # runs (tens of thousands of events each) stay in the full suite.
 settings.register_profile("fast", max_examples=3)
 
@@ -27,6 +28,7 @@ FAST_PATHS = (
     "test_event_view.py",
     "test_layers.py",
     "test_public_api.py",
+    "health/test_health_checks.py",
 )
 FAST_EXCLUDED = ("test_generated_data_matches_reference_with_default_variables",
                  "test_generated_data_matches_reference_with_other_variables")
