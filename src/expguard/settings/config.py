@@ -396,15 +396,6 @@ class ColumnMapping:
         return self.expressions[name] == self.defaults[name]
 
 
-_FORMATS = {
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-}
 FORMATS = ("parquet", "csv", "json")
 
 
@@ -445,13 +436,11 @@ class Source:
             if self.format not in FORMATS:
                 raise ConfigError(f"unknown input format {self.format!r}; known: {', '.join(FORMATS)}")
             return self.format
-        name = self.path.lower()
-        for suffix in (".gz", ".zst"):
-            name = name.removesuffix(suffix)
-        for ext, fmt in _FORMATS.items():
-            if name.endswith(ext):
-                return fmt
-        from ..core.files import expands, list_files
+        from ..core.files import expands, format_of_name, list_files
+
+        named = format_of_name(self.path)
+        if named is not None:
+            return named
 
         if expands(self.path):  # a folder, or a glob without an extension: from its files' names
             return list_files(self.path).format

@@ -64,6 +64,14 @@ WITH assigned AS (
     se.last_exposure_event_at
   FROM stream_events AS se
   CROSS JOIN stream_assignments AS sa
+), facts AS (
+  SELECT
+    *
+  FROM per_experiment
+  UNION ALL
+  SELECT
+    *
+  FROM stream
 )
 SELECT
   CAST(experiment_id AS STRING) AS experiment_id,
@@ -73,14 +81,4 @@ SELECT
   CAST(exposure_events AS BIGINT) AS exposure_events,
   CAST(rejected_exposure_events AS BIGINT) AS rejected_exposure_events,
   CAST(last_exposure_event_at AS TIMESTAMP_NTZ) AS last_exposure_event_at
-FROM per_experiment
-UNION ALL
-SELECT
-  CAST(experiment_id AS STRING) AS experiment_id,
-  CAST(assigned_units AS BIGINT) AS assigned_units,
-  CAST(first_assigned_at AS TIMESTAMP_NTZ) AS first_assigned_at,
-  CAST(last_assigned_at AS TIMESTAMP_NTZ) AS last_assigned_at,
-  CAST(exposure_events AS BIGINT) AS exposure_events,
-  CAST(rejected_exposure_events AS BIGINT) AS rejected_exposure_events,
-  CAST(last_exposure_event_at AS TIMESTAMP_NTZ) AS last_exposure_event_at
-FROM stream
+FROM facts

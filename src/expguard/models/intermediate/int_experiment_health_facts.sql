@@ -73,6 +73,12 @@ stream as (
         se.last_exposure_event_at
     from stream_events as se
     cross join stream_assignments as sa
+),
+
+facts as (
+    select * from per_experiment
+    union all
+    select * from stream
 )
 
 select
@@ -83,14 +89,4 @@ select
     cast(exposure_events as bigint) as exposure_events,
     cast(rejected_exposure_events as bigint) as rejected_exposure_events,
     cast(last_exposure_event_at as timestamp) as last_exposure_event_at
-from per_experiment
-union all
-select
-    cast(experiment_id as varchar) as experiment_id,
-    cast(assigned_units as bigint) as assigned_units,
-    cast(first_assigned_at as timestamp) as first_assigned_at,
-    cast(last_assigned_at as timestamp) as last_assigned_at,
-    cast(exposure_events as bigint) as exposure_events,
-    cast(rejected_exposure_events as bigint) as rejected_exposure_events,
-    cast(last_exposure_event_at as timestamp) as last_exposure_event_at
-from stream
+from facts
