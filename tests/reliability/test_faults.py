@@ -44,8 +44,11 @@ def expguard_run(events: Path, assignments: Path, out: Path, db: Path, *extra: s
         env["EXPGUARD_NO_EXCHANGE"] = "1"
     if kill_at:
         env["EXPGUARD_KILL_AT"] = kill_at
+    # A fixed reference time for the freshness check (default: now), so that two runs of the same
+    # data write the same bytes.
     command = [sys.executable, "-m", "expguard.cli", "run", "--events", str(events), "--assignments",
-               str(assignments), "--output-dir", str(out), "--database", str(db), "--quiet", *extra]
+               str(assignments), "--output-dir", str(out), "--database", str(db), "--quiet",
+               "--as-of", "2026-06-01T00:00:00", *extra]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not wait:
         return process
@@ -255,7 +258,10 @@ import glob, hashlib, json, os, sys, time
 import pyarrow.parquet as pq
 
 def fingerprint(path):
-    table = pq.read_table(path)
+    # One open file: the footer and the pages come from the same file even if the folder is
+    # exchanged meanwhile (reading by path may open it twice, across a publication).
+    with open(path, "rb") as handle:
+        table = pq.read_table(handle)
     table = table.sort_by([(name, "ascending") for name in table.column_names])
     return hashlib.sha256(repr(table.to_pylist()).encode()).hexdigest()
 
@@ -287,8 +293,15 @@ if __name__ == "__main__":
             else:
                 violations.append(f"a listed file vanished while the folder stayed the same: {error}")
             continue
-        except Exception as error:  # a partial or unreadable file
-            violations.append(f"{type(error).__name__}: {error}")
+        except Exception as error:  # a partial or unreadable file, unless the set was replaced meanwhile
+            try:
+                replaced = os.stat(folder).st_ino != identity
+            except FileNotFoundError:
+                replaced = False
+            if replaced:
+                retried += 1
+            else:
+                violations.append(f"{type(error).__name__}: {error}")
             continue
         match = [name for name, reference in references.items() if reference == found]
         if match:
