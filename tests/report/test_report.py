@@ -142,7 +142,13 @@ def test_scenario_captions_name_each_regression_and_its_day(scenario_run):
         text = caption(experiments[regression.experiment_id])
         sentence = next((s for s in text.split(". ") if phrase in s), "")
         assert regression.date.isoformat() in sentence, (regression, text)
-        assert overview_row(experiments[regression.experiment_id])["status"] in ("warn", "fail")
+        row = overview_row(experiments[regression.experiment_id])
+        if regression.kind == "double_firing":
+            # Repeated events are collapsed by the dedupe and bias no count: no health check fails
+            # (the verdict passes); the month-old alert stays in the alerts column.
+            assert row["status"] == "pass" and row["warning_alerts"] + row["critical_alerts"] > 0
+        else:
+            assert row["status"] in ("warn", "fail"), (regression, row["reason"])
     for experiment_id in data.healthy:
         e = experiments[experiment_id]
         assert "shows no shift beyond chance" in captions.exposure_rate_caption(e)
