@@ -132,12 +132,26 @@ def test_variation_mismatch_and_multiple_variations_present_from_day_one(tmp_pat
     assert result.verdicts["exp_01"].reason["check_name"] == "variation_mismatch"
 
 
+def test_multiple_variations_alone_is_named_as_such_not_as_a_mismatch(tmp_path):
+    # Units that saw their own variation and another one (12%): one defect, one check. Counted as
+    # "saw a variation other than the one assigned" too, they used to make variation_mismatch the reason.
+    result = _run(tmp_path, _dataset(dataclasses.replace(CLEAN, multi_variation=0.12)))
+    for experiment_id in ("exp_01", "exp_02", "exp_03", "exp_04"):
+        verdict = result.verdicts[experiment_id]
+        assert verdict.status == "fail" and verdict.reason["check_name"] == "multiple_variations"
+        assert _statuses(result, experiment_id)["variation_mismatch"] == "pass"
+        assert [row["check_name"] for row in verdict.problems] == ["multiple_variations"]
+
+
 def test_exposures_of_an_experiment_without_assignments(tmp_path, clean):
     keep = pc.not_equal(clean.assignments["experiment_id"], "exp_04")
     result = _run(tmp_path, Dataset(clean.events, clean.assignments.filter(keep)))
     verdict = result.verdicts["exp_04"]
     assert verdict.status == "fail" and verdict.reason["check_name"] == "assignments_present"
     assert _statuses(result, "exp_04")["unassigned_exposures"] == "not_enough_data"
+    unassigned = next(r for r in verdict.checks if r["check_name"] == "unassigned_exposures")
+    assert " units were exposed without an assignment, against 0 assigned units: too few to judge" \
+        in unassigned["detail"]
     assert result.verdicts["exp_01"].status == "pass"
 
 

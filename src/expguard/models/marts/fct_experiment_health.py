@@ -495,8 +495,9 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
             "exposure_coverage": check_coverage(cohorts, v),
             "sample_ratio": check_sample_ratio(srm_by.get(eid, []), v),
             "variation_mismatch": share_check(
-                "variation_mismatch", t["mismatched_units"], exposed, v.exp_health_mismatch_warn,
-                v.exp_health_mismatch_fail, minimum, "saw a variation other than the one assigned", "exposed units"),
+                "variation_mismatch", t["variation_mismatch_units"], exposed, v.exp_health_mismatch_warn,
+                v.exp_health_mismatch_fail, minimum, "saw only a variation other than the one assigned",
+                "exposed units"),
             "multiple_variations": share_check(
                 "multiple_variations", t["multi_variation_exposure_units"], exposed,
                 v.exp_health_multiple_variations_warn, v.exp_health_multiple_variations_fail, minimum,
@@ -515,12 +516,13 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
                 "exposed units without an assignment, per assigned unit", "assigned units"),
             "open_alerts": check_open_alerts(alerts_by.get(eid, []), data_through, v),
         }
-        if t["assigned_units"] >= minimum:
-            u = checks["unassigned_exposures"]
-            checks["unassigned_exposures"] = Row(
-                u.check_name, u.status, u.value, u.warn, u.fail, u.units,
-                f"{t['unassigned_exposed_units']:,} units were exposed without an assignment, against "
-                f"{t['assigned_units']:,} assigned units ({pct(u.value)}); warn at {pct(u.warn)}, fail at {pct(u.fail)}")
+        u = checks["unassigned_exposures"]
+        judged = (f" ({pct(u.value)})" if t["assigned_units"] >= minimum
+                  else f": too few to judge (fewer than {minimum:,})")
+        checks["unassigned_exposures"] = Row(
+            u.check_name, u.status, u.value, u.warn, u.fail, u.units,
+            f"{t['unassigned_exposed_units']:,} units were exposed without an assignment, against "
+            f"{t['assigned_units']:,} assigned units{judged}; warn at {pct(u.warn)}, fail at {pct(u.fail)}")
         rows += [checks[name].as_row(eid) for name in HEALTH_CHECKS]
     if stream is not None:
         unattributed = [r for r in rejections if r["experiment_id"] is None]
