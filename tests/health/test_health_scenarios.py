@@ -171,6 +171,24 @@ def test_stale_stream_at_the_reference_time(tmp_path, clean):
     assert result.status == "fail"
 
 
+def test_a_stale_stream_is_in_the_headline_of_every_command(tmp_path, clean):
+    # Every experiment passes but the stream is 3 days old at --as-of: the one-line headline of
+    # run, alerts and report must not read "all 4 experiments pass" and nothing else.
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(clean.events, tmp_path / "events.parquet")
+    pq.write_table(clean.assignments, tmp_path / "assignments.parquet")
+    later = (pc.max(clean.events["event_ts"]).as_py() + dt.timedelta(days=3)).isoformat()
+    out = str(tmp_path / "out")
+    ran = CliRunner().invoke(main, ["run", "--events", str(tmp_path / "events.parquet"), "--assignments",
+                                    str(tmp_path / "assignments.parquet"), "--output-dir", out, "--as-of", later])
+    expected = "health: all 4 experiments pass; the event stream FAILs (freshness)\n"
+    assert ran.exit_code == 0 and expected in ran.stdout
+    assert expected in CliRunner().invoke(main, ["alerts", "--output-dir", out]).stdout
+    report = CliRunner().invoke(main, ["report", "--output-dir", out, "--out", str(tmp_path / "r.html")])
+    assert report.stdout.endswith(expected)
+    assert "The event stream as a whole fails on stale exposure events: " in (tmp_path / "r.html").read_text()
+
+
 def _cli_run(tmp_path: Path, dataset: Dataset, *extra: str):
     tmp_path.mkdir(parents=True, exist_ok=True)
     pq.write_table(dataset.events, tmp_path / "events.parquet")

@@ -33,12 +33,23 @@ def counts(found: dict[str | None, Verdict]) -> dict[str, int]:
 
 
 def headline(found: dict[str | None, Verdict]) -> str:
-    """One sentence: how many experiments fail, warn and pass.
+    """One sentence: how many experiments fail, warn and pass, and the stream's verdict when it
+    fails or warns (a stale stream of passing experiments never reads as "all pass" alone).
 
     >>> from expguard.models.verdict import Verdict
     >>> headline({"a": Verdict("a", "fail"), "b": Verdict("b", "pass")})
     'health: 1 of 2 experiments FAIL, 1 pass'
+    >>> stale = Verdict(None, "fail", ({"check_name": "freshness", "status": "fail"},))
+    >>> headline({"a": Verdict("a", "pass"), None: stale})
+    'health: all 1 experiment pass; the event stream FAILs (freshness)'
     """
+    stream = found.get(None)
+    told = (f"; the event stream {'FAILs' if stream.status == FAIL else 'warns'} ({stream.reason['check_name']})"
+            if stream is not None and stream.status in (FAIL, WARN) else "")
+    return _experiments_headline(found) + told
+
+
+def _experiments_headline(found: dict[str | None, Verdict]) -> str:
     n = counts(found)
     total = sum(n.values())
     if total == 0:
