@@ -106,6 +106,22 @@ def test_camel_case_json_keys_reject_every_exposure(tmp_path, clean):
         assert result.verdicts[experiment_id].reason["check_name"] == "exposure_events_present"
 
 
+def test_unreadable_experiment_ids_are_named_in_each_experiments_reason(tmp_path, clean):
+    # The same camelCase keys: each experiment's reason must point at the unreadable ids, before
+    # any look-alike event name (which would send the user to change the wrong setting).
+    properties = pc.replace_substring(clean.events["properties"], '"experiment_id"', '"experimentId"')
+    events = clean.events.set_column(clean.events.schema.get_field_index("properties"), "properties", properties)
+    result = _run(tmp_path, Dataset(events, clean.assignments))
+    exposures = pc.sum(_exposures(events)).as_py()
+    detail = result.verdicts["exp_01"].reason["detail"]
+    assert (f"; {exposures:,} exposure events named 'experiment_viewed' have no readable experiment id "
+            "(the stream's rejected_exposure_events row): check the experiment_id mapping first") in detail
+    # with readable ids, a missing experiment's detail says nothing of the kind
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    plain = _run(tmp_path / "plain", Dataset(clean.events.filter(pc.invert(drop)), clean.assignments))
+    assert "no readable experiment id" not in plain.verdicts["exp_01"].reason["detail"]
+
+
 def test_variant_in_another_field_for_39_percent_of_events(tmp_path, clean):
     rng = np.random.default_rng(1)
     hit = pc.and_(pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_03")),
