@@ -230,6 +230,15 @@ def test_run_fail_on_fail_exits_3_and_names_the_check(tmp_path, clean):
     assert "exp_01 fail (exposure_events_present)" in quiet.stderr   # a failing verdict is never silent
 
 
+def test_the_verdict_table_is_readable_in_a_log(tmp_path, clean):
+    # Not a terminal (a CI log, an orchestrator): the table is not folded to 80 columns, where the
+    # detail column was 27 characters wide and one experiment took a dozen lines.
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    result = _cli_run(tmp_path, Dataset(clean.events.filter(pc.invert(drop)), clean.assignments))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("exp_01"))
+    assert "no exposure event named 'experiment_viewed' carries this experiment's id" in row
+
+
 def test_run_fail_on_on_a_healthy_dataset_exits_0(tmp_path, clean):
     result = _cli_run(tmp_path, clean, "--fail-on", "warn")
     assert result.exit_code == 0, result.stderr

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 COLORS = {FAIL: "bold red", WARN: "yellow", PASS: "green", NOT_ENOUGH_DATA: "dim"}
 #: Exit code of ``--fail-on`` when a verdict reaches the level (the alerts' code too); user errors exit 2.
 VERDICT_EXIT_CODE = 3
+#: Width of the verdict table when the output is not a terminal (a log file or a pipe).
+LOG_WIDTH = 160
 
 
 def counts(found: dict[str | None, Verdict]) -> dict[str, int]:
@@ -128,7 +130,14 @@ def print_summary(console, found: dict[str | None, Verdict], rejected: "Rejected
     console.print(f"[{color}]{headline(found)}[/{color}]")
     shown = table(found)
     if shown is not None:
-        console.print(shown)
+        if not console.is_terminal and console.width < LOG_WIDTH:
+            # A log (CI, an orchestrator) is no 80-column terminal: folding the detail into a
+            # 27-character column made one experiment a dozen lines. `alerts` prints at this width too.
+            width, console.width = console.width, LOG_WIDTH
+            console.print(shown)
+            console.width = width
+        else:
+            console.print(shown)
     line = rejected_line(rejected)
     if line is not None:
         console.print(line)
