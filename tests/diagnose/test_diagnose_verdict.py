@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -184,3 +187,47 @@ def test_a_one_day_split_shift_among_thirty_cohorts_is_not_an_srm_after_correcti
     units[days[-1]] = (60, 240)
     rows = split_rows(_split_context(units), days, ["control", "treatment"], [0.5, 0.5])
     assert rows[-1]["is_srm"] and rows[-1]["p_value_adjusted"] < 1e-6
+
+
+# -- an experiment logged under another name; an experiment without assignments --------------------
+
+def _of_target(events):
+    return pc.match_substring(pc.fill_null(events["properties"], ""), f'"experiment_id": "{dd.TARGET}"')
+
+
+@pytest.mark.parametrize("trickle", [0.0, 0.05])
+def test_an_experiment_logged_under_another_name_from_day_one_is_never_ok(tmp_path, trickle):
+    """Other experiments log the configured name; this one's exposure events are all named
+    otherwise from the first day (but for an old client's trickle), so no share changes over
+    time: the step is still abnormal and names the event that carries the experiment's id."""
+    data = dd.build(None)
+    mine = pc.and_(pc.equal(data.events["event_name"], dd.EVENT_NAME), _of_target(data.events))
+    kept = pa.array(np.random.default_rng(3).random(len(data.events)) < trickle)
+    names = pc.if_else(pc.and_(mine, pc.invert(kept)), "checkout_exposure", data.events["event_name"])
+    events = data.events.set_column(data.events.schema.get_field_index("event_name"), "event_name", names)
+    paths = dd.Dataset(events, data.assignments, None).write(tmp_path)
+    diagnosis = expguard.diagnose(dd.TARGET, *paths)
+    step = diagnosis.checks[0]
+    assert step.status == ABNORMAL
+    if trickle:
+        assert re.search(rf"only \d+ of the [\d,]+ events carrying this experiment's id .* are named "
+                         rf"`{dd.EVENT_NAME}`", step.summary), step.summary
+    else:
+        assert f"no `{dd.EVENT_NAME}` event carries this experiment's id" in step.summary
+    assert "`checkout_exposure`" in step.summary
+    assert diagnosis.causes[0]["cause"] == "event_name_wrong_for_experiment"
+    assert diagnosis.verdict.status == "fail"
+    assert_consistent(step)
+    # the other experiment, still logged under the configured name, is not touched
+    assert expguard.diagnose("search", *paths).checks[0].status == OK
+
+
+def test_an_experiment_without_assignments_tells_its_failing_verdict(tmp_path):
+    data = dd.build(None)
+    keep = pc.not_equal(data.assignments["experiment_id"], dd.TARGET)
+    paths = dd.Dataset(data.events, data.assignments.filter(keep), None).write(tmp_path)
+    result = CliRunner().invoke(main, ["diagnose", "--experiment", dd.TARGET, "--events", paths[0],
+                                       "--assignments", paths[1]])
+    assert result.exit_code == 2
+    assert "has no assigned units to diagnose; its health verdict is FAIL (assignments_present: " in result.stderr
+    assert "Traceback" not in result.output

@@ -106,6 +106,22 @@ def test_camel_case_json_keys_reject_every_exposure(tmp_path, clean):
         assert result.verdicts[experiment_id].reason["check_name"] == "exposure_events_present"
 
 
+def test_unreadable_experiment_ids_are_named_in_each_experiments_reason(tmp_path, clean):
+    # The same camelCase keys: each experiment's reason must point at the unreadable ids, before
+    # any look-alike event name (which would send the user to change the wrong setting).
+    properties = pc.replace_substring(clean.events["properties"], '"experiment_id"', '"experimentId"')
+    events = clean.events.set_column(clean.events.schema.get_field_index("properties"), "properties", properties)
+    result = _run(tmp_path, Dataset(events, clean.assignments))
+    exposures = pc.sum(_exposures(events)).as_py()
+    detail = result.verdicts["exp_01"].reason["detail"]
+    assert (f"; {exposures:,} exposure events named 'experiment_viewed' have no readable experiment id "
+            "(the stream's rejected_exposure_events row): check the experiment_id mapping first") in detail
+    # with readable ids, a missing experiment's detail says nothing of the kind
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    plain = _run(tmp_path / "plain", Dataset(clean.events.filter(pc.invert(drop)), clean.assignments))
+    assert "no readable experiment id" not in plain.verdicts["exp_01"].reason["detail"]
+
+
 def test_variant_in_another_field_for_39_percent_of_events(tmp_path, clean):
     rng = np.random.default_rng(1)
     hit = pc.and_(pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_03")),
@@ -132,12 +148,26 @@ def test_variation_mismatch_and_multiple_variations_present_from_day_one(tmp_pat
     assert result.verdicts["exp_01"].reason["check_name"] == "variation_mismatch"
 
 
+def test_multiple_variations_alone_is_named_as_such_not_as_a_mismatch(tmp_path):
+    # Units that saw their own variation and another one (12%): one defect, one check. Counted as
+    # "saw a variation other than the one assigned" too, they used to make variation_mismatch the reason.
+    result = _run(tmp_path, _dataset(dataclasses.replace(CLEAN, multi_variation=0.12)))
+    for experiment_id in ("exp_01", "exp_02", "exp_03", "exp_04"):
+        verdict = result.verdicts[experiment_id]
+        assert verdict.status == "fail" and verdict.reason["check_name"] == "multiple_variations"
+        assert _statuses(result, experiment_id)["variation_mismatch"] == "pass"
+        assert [row["check_name"] for row in verdict.problems] == ["multiple_variations"]
+
+
 def test_exposures_of_an_experiment_without_assignments(tmp_path, clean):
     keep = pc.not_equal(clean.assignments["experiment_id"], "exp_04")
     result = _run(tmp_path, Dataset(clean.events, clean.assignments.filter(keep)))
     verdict = result.verdicts["exp_04"]
     assert verdict.status == "fail" and verdict.reason["check_name"] == "assignments_present"
     assert _statuses(result, "exp_04")["unassigned_exposures"] == "not_enough_data"
+    unassigned = next(r for r in verdict.checks if r["check_name"] == "unassigned_exposures")
+    assert " units were exposed without an assignment, against 0 assigned units: too few to judge" \
+        in unassigned["detail"]
     assert result.verdicts["exp_01"].status == "pass"
 
 
@@ -155,6 +185,24 @@ def test_stale_stream_at_the_reference_time(tmp_path, clean):
     assert _statuses(result, None)["freshness"] == "fail"
     assert result.verdicts["exp_01"].status == "pass"   # the stream's staleness is the stream's verdict
     assert result.status == "fail"
+
+
+def test_a_stale_stream_is_in_the_headline_of_every_command(tmp_path, clean):
+    # Every experiment passes but the stream is 3 days old at --as-of: the one-line headline of
+    # run, alerts and report must not read "all 4 experiments pass" and nothing else.
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(clean.events, tmp_path / "events.parquet")
+    pq.write_table(clean.assignments, tmp_path / "assignments.parquet")
+    later = (pc.max(clean.events["event_ts"]).as_py() + dt.timedelta(days=3)).isoformat()
+    out = str(tmp_path / "out")
+    ran = CliRunner().invoke(main, ["run", "--events", str(tmp_path / "events.parquet"), "--assignments",
+                                    str(tmp_path / "assignments.parquet"), "--output-dir", out, "--as-of", later])
+    expected = "health: all 4 experiments pass; the event stream FAILs (freshness)\n"
+    assert ran.exit_code == 0 and expected in ran.stdout
+    assert expected in CliRunner().invoke(main, ["alerts", "--output-dir", out]).stdout
+    report = CliRunner().invoke(main, ["report", "--output-dir", out, "--out", str(tmp_path / "r.html")])
+    assert report.stdout.endswith(expected)
+    assert "The event stream as a whole fails on stale exposure events: " in (tmp_path / "r.html").read_text()
 
 
 def _cli_run(tmp_path: Path, dataset: Dataset, *extra: str):
@@ -180,6 +228,15 @@ def test_run_fail_on_fail_exits_3_and_names_the_check(tmp_path, clean):
     quiet = _cli_run(tmp_path / "quiet", broken, "--quiet")
     assert quiet.exit_code == 0 and quiet.stdout == ""
     assert "exp_01 fail (exposure_events_present)" in quiet.stderr   # a failing verdict is never silent
+
+
+def test_the_verdict_table_is_readable_in_a_log(tmp_path, clean):
+    # Not a terminal (a CI log, an orchestrator): the table is not folded to 80 columns, where the
+    # detail column was 27 characters wide and one experiment took a dozen lines.
+    drop = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    result = _cli_run(tmp_path, Dataset(clean.events.filter(pc.invert(drop)), clean.assignments))
+    row = next(line for line in result.stdout.splitlines() if line.startswith("exp_01"))
+    assert "no exposure event named 'experiment_viewed' carries this experiment's id" in row
 
 
 def test_run_fail_on_on_a_healthy_dataset_exits_0(tmp_path, clean):

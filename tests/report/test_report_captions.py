@@ -333,8 +333,8 @@ def test_overview_caption_counts_verdicts_and_says_where_to_look_first():
     text = captions.overview_caption([failing, warning, healthy], unattributed_events=42, unattributed_alerts=1,
                                      stream=stream)
     assert text == ("3 experiments: 1 fail, 1 warn, 1 pass. Look first at checkout (fails: exposure events lagging "
-                    "assignments); search (warns: variation mismatch). The event stream as a whole warns on exposure "
-                    "events lagging assignments: the newest exposure event is 30.0 h old. 42 exposure events had no "
+                    "assignments); search (warns: variation mismatch). The event stream as a whole warns on stale "
+                    "exposure events: the newest exposure event is 30.0 h old. 42 exposure events had no "
                     "readable experiment id: rejected as malformed, they belong to no experiment below (1 alert about "
                     "them).")
 

@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 COLORS = {FAIL: "bold red", WARN: "yellow", PASS: "green", NOT_ENOUGH_DATA: "dim"}
 #: Exit code of ``--fail-on`` when a verdict reaches the level (the alerts' code too); user errors exit 2.
 VERDICT_EXIT_CODE = 3
+#: Width of the verdict table when the output is not a terminal (a log file or a pipe).
+LOG_WIDTH = 160
 
 
 def counts(found: dict[str | None, Verdict]) -> dict[str, int]:
@@ -33,12 +35,23 @@ def counts(found: dict[str | None, Verdict]) -> dict[str, int]:
 
 
 def headline(found: dict[str | None, Verdict]) -> str:
-    """One sentence: how many experiments fail, warn and pass.
+    """One sentence: how many experiments fail, warn and pass, and the stream's verdict when it
+    fails or warns (a stale stream of passing experiments never reads as "all pass" alone).
 
     >>> from expguard.models.verdict import Verdict
     >>> headline({"a": Verdict("a", "fail"), "b": Verdict("b", "pass")})
     'health: 1 of 2 experiments FAIL, 1 pass'
+    >>> stale = Verdict(None, "fail", ({"check_name": "freshness", "status": "fail"},))
+    >>> headline({"a": Verdict("a", "pass"), None: stale})
+    'health: all 1 experiment pass; the event stream FAILs (freshness)'
     """
+    stream = found.get(None)
+    told = (f"; the event stream {'FAILs' if stream.status == FAIL else 'warns'} ({stream.reason['check_name']})"
+            if stream is not None and stream.status in (FAIL, WARN) else "")
+    return _experiments_headline(found) + told
+
+
+def _experiments_headline(found: dict[str | None, Verdict]) -> str:
     n = counts(found)
     total = sum(n.values())
     if total == 0:
@@ -117,7 +130,14 @@ def print_summary(console, found: dict[str | None, Verdict], rejected: "Rejected
     console.print(f"[{color}]{headline(found)}[/{color}]")
     shown = table(found)
     if shown is not None:
-        console.print(shown)
+        if not console.is_terminal and console.width < LOG_WIDTH:
+            # A log (CI, an orchestrator) is no 80-column terminal: folding the detail into a
+            # 27-character column made one experiment a dozen lines. `alerts` prints at this width too.
+            width, console.width = console.width, LOG_WIDTH
+            console.print(shown)
+            console.width = width
+        else:
+            console.print(shown)
     line = rejected_line(rejected)
     if line is not None:
         console.print(line)

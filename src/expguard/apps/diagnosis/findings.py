@@ -48,6 +48,12 @@ CAUSES: dict[str, Cause] = {
         "Check exp_exposure_event_name against the tracking plan: no event of that name was logged in these days",
         "Set it to the name the clients send (the nearest names are listed) and re-run",
     )),
+    "event_name_wrong_for_experiment": Cause("This experiment's exposures carry another event name", (
+        "Check which event the client sends for this experiment (the names carrying its id are listed): an SDK "
+        "integration or tracking plan that names its exposure differently from the other experiments'",
+        "Make the client send the configured name, or set exp_exposure_event_name to both names "
+        "(--var 'exp_exposure_event_name=[\"CONFIGURED\",\"OTHER\"]'), and re-run",
+    )),
     "event_renamed": Cause("Exposure event renamed", (
         "Confirm the rename in the client's release notes or tracking plan",
         "Set exp_exposure_event_name to the new name (--var exp_exposure_event_name=NEW), or to both names across "

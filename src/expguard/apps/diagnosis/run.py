@@ -31,7 +31,12 @@ def diagnose_observations(obs: Observations, variables: Variables, date: dt.date
     last = last_day(obs)
     totals = cohort_totals(obs.by_variation, last, variables.exp_alert_horizon_days)
     if not totals:
-        raise ConfigError(f"experiment {obs.experiment_id!r} has no assigned units to diagnose")
+        # No cohort to walk the runbook over; the verdict (an experiment seen only in exposures
+        # fails assignments_present) is still told, as every other command tells it.
+        verdict = verdicts(obs.health).get(obs.experiment_id) if obs.health is not None else None
+        told = (f"; its health verdict is {verdict.status.upper()} ({verdict.reason['check_name']}: "
+                f"{verdict.reason['detail']})" if verdict is not None and verdict.reason is not None else "")
+        raise ConfigError(f"experiment {obs.experiment_id!r} has no assigned units to diagnose{told}")
     day, reason, start = choose_days(obs, variables, totals, date)
     baseline_days = dt.timedelta(days=variables.exp_alert_baseline_days)
     reference_start = start - baseline_days

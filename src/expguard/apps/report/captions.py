@@ -449,13 +449,19 @@ CHECK_LABELS = {
 }
 
 
+#: The stream-wide rows measure something else under the same name: its freshness is the age of
+#: the newest exposure event at the run's reference time, not a lag behind assignments.
+STREAM_CHECK_LABELS = {"freshness": "stale exposure events"}
+
+
 def verdict_phrase(verdict: "Verdict") -> str:
     """``fails: exposure events lagging assignments``-like words for a verdict and its reason."""
     reason = verdict.reason
     if reason is None:
         return {"pass": "passes every check", "not_enough_data": "has too little data to judge"}[verdict.status]
     verb = "fails" if verdict.status == "fail" else "warns"
-    return f"{verb}: {CHECK_LABELS.get(reason['check_name'], reason['check_name'])}"
+    labels = {**CHECK_LABELS, **STREAM_CHECK_LABELS} if verdict.experiment_id is None else CHECK_LABELS
+    return f"{verb}: {labels.get(reason['check_name'], reason['check_name'])}"
 
 
 def overview_caption(experiments: Sequence[ExperimentData], unattributed_events: int = 0,

@@ -178,7 +178,10 @@ def rejected_events(rejections: Iterable[dict]) -> RejectedEvents:
 
 # -- the checks ---------------------------------------------------------------------------------
 
-def check_exposure_events_present(facts: dict, names: list[str], candidates: str) -> Row:
+def check_exposure_events_present(facts: dict, names: list[str], candidates: str, unreadable: int = 0) -> Row:
+    """``unreadable``: the stream's exposure events whose experiment id could not be read; when
+    there are some, a failing detail says so (this experiment's events may be among them: a
+    mapping reading the wrong keys), before the other names it lists."""
     events, assigned = facts["exposure_events"], facts["assigned_units"]
     named = " or ".join(repr(n) for n in names)
     if assigned == 0:
@@ -190,7 +193,9 @@ def check_exposure_events_present(facts: dict, names: list[str], candidates: str
                    f"({assigned:,} assigned units)")
     return Row("exposure_events_present", FAIL, 0, None, 1, 0,
                f"no exposure event named {named} carries this experiment's id, though {assigned:,} units are "
-               f"assigned{candidates}")
+               f"assigned" + (f"; {unreadable:,} exposure events named {named} have no readable experiment id "
+                              "(the stream's rejected_exposure_events row): check the experiment_id mapping first"
+                              if unreadable else "") + candidates)
 
 
 def check_assignments_present(facts: dict) -> Row:
@@ -479,6 +484,11 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
     rejections_by = _group(r for r in rejections if r["experiment_id"] is not None)
     srm_by, alerts_by = _group(srm), _group(a for a in alerts if a["experiment_id"] is not None)
     dark = dark_days_by_experiment(daily, rejections, v)
+    # Exposure events whose experiment id could not be read, told in a missing experiment's detail
+    # only when the stream's own row warns (a mapping reading the wrong keys), not for a few malformed events.
+    unreadable = sum(r["rejected_exposure_events"] for r in rejections if r["experiment_id"] is None)
+    if not stream or unreadable < v.exp_health_rejected_warn * stream["exposure_events"]:
+        unreadable = 0
     rows: list[dict] = []
     for f in sorted((f for f in facts if f["experiment_id"] is not None), key=lambda f: f["experiment_id"]):
         eid = f["experiment_id"]
@@ -487,7 +497,7 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
         t = _sum(days, _DAILY_COUNTS)
         exposed, minimum = t["exposed_units"], v.exp_health_min_units
         checks = {
-            "exposure_events_present": check_exposure_events_present(f, names, candidates.get(eid, "")),
+            "exposure_events_present": check_exposure_events_present(f, names, candidates.get(eid, ""), unreadable),
             "assignments_present": check_assignments_present(f),
             "rejected_exposure_events": check_rejected(f["exposure_events"], f["rejected_exposure_events"],
                                                        _top_reasons(rejections_by.get(eid, [])), v),
@@ -495,8 +505,9 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
             "exposure_coverage": check_coverage(cohorts, v),
             "sample_ratio": check_sample_ratio(srm_by.get(eid, []), v),
             "variation_mismatch": share_check(
-                "variation_mismatch", t["mismatched_units"], exposed, v.exp_health_mismatch_warn,
-                v.exp_health_mismatch_fail, minimum, "saw a variation other than the one assigned", "exposed units"),
+                "variation_mismatch", t["variation_mismatch_units"], exposed, v.exp_health_mismatch_warn,
+                v.exp_health_mismatch_fail, minimum, "saw only a variation other than the one assigned",
+                "exposed units"),
             "multiple_variations": share_check(
                 "multiple_variations", t["multi_variation_exposure_units"], exposed,
                 v.exp_health_multiple_variations_warn, v.exp_health_multiple_variations_fail, minimum,
@@ -515,12 +526,13 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
                 "exposed units without an assignment, per assigned unit", "assigned units"),
             "open_alerts": check_open_alerts(alerts_by.get(eid, []), data_through, v),
         }
-        if t["assigned_units"] >= minimum:
-            u = checks["unassigned_exposures"]
-            checks["unassigned_exposures"] = Row(
-                u.check_name, u.status, u.value, u.warn, u.fail, u.units,
-                f"{t['unassigned_exposed_units']:,} units were exposed without an assignment, against "
-                f"{t['assigned_units']:,} assigned units ({pct(u.value)}); warn at {pct(u.warn)}, fail at {pct(u.fail)}")
+        u = checks["unassigned_exposures"]
+        judged = (f" ({pct(u.value)})" if t["assigned_units"] >= minimum
+                  else f": too few to judge (fewer than {minimum:,})")
+        checks["unassigned_exposures"] = Row(
+            u.check_name, u.status, u.value, u.warn, u.fail, u.units,
+            f"{t['unassigned_exposed_units']:,} units were exposed without an assignment, against "
+            f"{t['assigned_units']:,} assigned units{judged}; warn at {pct(u.warn)}, fail at {pct(u.fail)}")
         rows += [checks[name].as_row(eid) for name in HEALTH_CHECKS]
     if stream is not None:
         unattributed = [r for r in rejections if r["experiment_id"] is None]

@@ -19,6 +19,8 @@ RENAME_MIN_SHARE_RISE = 0.05   # a look-alike name's share of the exposure-like 
 RENAME_MIN_DROP = 0.2          # ... while the configured name's own count falls by this share
 RENAME_RESIDUAL = 0.05         # the configured name "stopped" when it keeps at most this share of its volume
 MAX_CANDIDATES = 10            # look-alike names examined, by volume
+MIN_OTHER_EVENTS = 10          # events of other names carrying the experiment's id that show it is logged there
+CARRIED_SHARE = 0.1            # ... while the configured name carries at most this share of them
 
 # event name -> date -> (events, events carrying this experiment's id)
 Series = dict[str, dict[dt.date, tuple[int, int]]]
@@ -143,6 +145,8 @@ def check_event_name(ctx: Context) -> CheckResult:
     data = {"configured_name": configured, "candidates": found, "daily": daily}
     if configured not in per_name:
         return missing_name(configured, found, findings, notes, data)
+    if not findings:
+        findings = carried_elsewhere(configured, found, per_name, days)
     ok = (f"`{configured}` steady; " + (f"{len(found)} look-alike name{'s' if len(found) != 1 else ''} "
                                          "examined, none took over" if found else "no look-alike event name"))
     return result("event_name", findings, ok, notes, data)
@@ -163,3 +167,32 @@ def missing_name(configured: str, found: list[dict], findings: list[Finding], no
     else:
         notes.append(text)
     return CheckResult("event_name", ABNORMAL, "; ".join(f.summary for f in findings), findings, notes, data)
+
+
+def carried_elsewhere(configured: str, found: list[dict], per_name: Series, days: list[dt.date]) -> list[Finding]:
+    """The configured name is in the stream (other experiments log it), but at most
+    CARRIED_SHARE of the events carrying this experiment's id on the days examined bear it, while
+    other names' events carry the rest (at least MIN_OTHER_EVENTS): this experiment's exposures
+    are logged under another name from before the days examined (a name wrong from day one, or a
+    rename older than the baseline, old clients perhaps still sending a trickle of the old name).
+    No change over time shows it, so the rename rule cannot; never ``ok``."""
+    if not days:
+        return []
+    mine = sum(per_name[configured].get(d, (0, 0))[1] for d in days)
+    theirs = sorted(((sum(per_name[c["event_name"]].get(d, (0, 0))[1] for d in days), c["event_name"])
+                     for c in found if c["scope"] == "experiment"), key=lambda t: (-t[0], t[1]))
+    theirs = [(n, name) for n, name in theirs if n > 0]
+    others = sum(n for n, _ in theirs)
+    if others < MIN_OTHER_EVENTS or mine > CARRIED_SHARE * (mine + others):
+        return []
+    names = ", ".join(f"`{name}` ({n:,})" for n, name in theirs[:3])
+    span = f"from {days[0]} to {days[-1]}"
+    head = (f"no `{configured}` event carries this experiment's id {span}" if not mine else
+            f"only {mine:,} of the {mine + others:,} events carrying this experiment's id {span} are named "
+            f"`{configured}` ({percent(mine / (mine + others))})")
+    text = (f"{head}, though other experiments log that name; the "
+            + ("others" if mine else "events carrying its id") + f" are named {names}")
+    return [Finding("event_name_wrong_for_experiment", "event_name", text, [], None, MAX_SCORE,
+                    [f"`{name}`: {n:,} events with this experiment's id on the days examined" for n, name in theirs[:3]],
+                    {"configured_name": configured, "configured_events": mine,
+                     "candidates": [name for _, name in theirs]})]
