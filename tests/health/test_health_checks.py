@@ -26,7 +26,10 @@ T = dt.datetime(2026, 3, 1, 12)
     (0, 100, "pass"), (99, 10_000, "pass"), (100, 10_000, "warn"),   # 0.99% passes, 1.00% warns
     (499, 10_000, "warn"), (500, 10_000, "fail"),                      # 4.99% warns, 5.00% fails
     (9, 9, "not_enough_data"),                                         # 9 units: too few to judge
-    (1, 10, "fail"),                                                   # 10 units: judged
+    (10, 10, "fail"),                                                  # 10 units, 10 affected: judged
+    (9, 10, "not_enough_data"),                                        # above the levels, but 9 affected
+    (3, 270, "not_enough_data"),                                       # 1.1%: 3 units are chance in a small experiment
+    (10, 999, "warn"),                                                 # 1.0%, 10 affected: GrowthBook's unhealthy
 ])
 def test_share_check_boundaries(numerator, denominator, status):
     row = share_check("variation_mismatch", numerator, denominator, V.exp_health_mismatch_warn,
@@ -38,7 +41,7 @@ def test_share_check_boundaries(numerator, denominator, status):
 
 def test_share_check_thresholds_are_the_variables():
     strict = Variables(exp_health_multiple_variations_warn=0.001, exp_health_multiple_variations_fail=0.002)
-    row = share_check("multiple_variations", 2, 1000, strict.exp_health_multiple_variations_warn,
+    row = share_check("multiple_variations", 20, 10_000, strict.exp_health_multiple_variations_warn,
                       strict.exp_health_multiple_variations_fail, 10, "saw several", "exposed units")
     assert (row.status, row.warn, row.fail) == ("fail", 0.001, 0.002)
 
@@ -129,7 +132,7 @@ def test_stream_freshness_against_the_reference_time(age_hours, status):
     assert row.status == status and "2026-03-01 12:00 UTC" in row.detail
 
 
-@pytest.mark.parametrize(("rejected", "status"), [(0, "pass"), (9, "pass"), (10, "warn"), (50, "fail")])
+@pytest.mark.parametrize(("rejected", "status"), [(0, "pass"), (9, "pass"), (10, "warn"), (50, "fail")])  # of 1,000
 def test_rejected_exposure_events_boundaries(rejected, status):
     row = check_rejected(1000, rejected, [("missing_variation_id", rejected)] if rejected else [], V)
     assert row.status == status

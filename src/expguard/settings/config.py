@@ -222,7 +222,8 @@ class Variables:
         doc="the run's reference time for the freshness check, ISO-8601 (UTC when no zone); empty: the time of the run")
     exp_health_min_units: int = variable(
         10, "int", MAX_UNITS, minimum=1,
-        doc="a health check judges a share only when its denominator has at least this many units (or events)")
+        doc="a health check judges a share only when its denominator has at least this many units (or events), "
+            "and warns or fails only when at least this many are affected (GrowthBook's rule)")
     exp_health_coverage_warn: float = variable(
         0.5, "number", 1.0, doc="exposure_coverage warns below this share of assigned units exposed in their window")
     exp_health_coverage_fail: float = variable(

@@ -114,14 +114,23 @@ def judge_below(value: float, warn: float, fail: float) -> str:
 
 def share_check(name: str, numerator: int, denominator: int, warn: float, fail: float, min_units: int,
                 what: str, of: str) -> Row:
-    """A share that is bad when high: ``numerator / denominator`` against ``warn`` and ``fail``."""
+    """A share that is bad when high: ``numerator / denominator`` against ``warn`` and ``fail``,
+    judged only with at least ``min_units`` in the denominator and, to warn or fail, at least
+    ``min_units`` affected (GrowthBook's rule for multiple exposures, applied to every share)."""
     thresholds = f"warn at {pct(warn)}, fail at {pct(fail)}"
     if denominator < min_units:
         return Row(name, NOT_ENOUGH_DATA, numerator / denominator if denominator else None, warn, fail, denominator,
                    f"{numerator:,} of {denominator:,} {of} {what}: too few to judge (fewer than {min_units:,}); "
                    f"{thresholds}")
     value = numerator / denominator
-    return Row(name, judge_above(value, warn, fail), value, warn, fail, denominator,
+    status = judge_above(value, warn, fail)
+    if status != PASS and numerator < min_units:
+        # GrowthBook's rule: a share is unhealthy only once at least min_units units are affected;
+        # fewer are within what chance gives a small experiment, and too few to call either way.
+        return Row(name, NOT_ENOUGH_DATA, value, warn, fail, denominator,
+                   f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}: above the warn level, but fewer "
+                   f"than {min_units:,}, too few to judge; {thresholds}")
+    return Row(name, status, value, warn, fail, denominator,
                f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}; {thresholds}")
 
 
