@@ -292,7 +292,8 @@ def test_spark_connect_gives_the_same_models(tmp_path, spark_connect_url):
     outputs: dict[str, dict[str, pa.Table]] = {}
     for name, engine in (("duckdb", {"name": "duckdb"}), ("spark", {"name": "spark", "spark_remote": spark_connect_url})):
         out = tmp_path / f"out-{name}"
-        expguard.run(str(paths[0]), str(paths[1]), output_dir=str(out), engine=engine)
+        expguard.run(str(paths[0]), str(paths[1]), output_dir=str(out), engine=engine,
+                     vars={"exp_health_as_of": "2026-06-01T00:00:00"})  # the same reference time for both
         outputs[name] = {p.stem: pq.read_table(p) for p in sorted(out.glob("*.parquet"))}
     assert_same_models(outputs)
 
