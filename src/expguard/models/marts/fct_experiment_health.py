@@ -30,6 +30,7 @@ from sqlglot import exp
 from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SRM, HEALTH_CHECKS, INT_HEALTH_FACTS,
                                INT_REJECTIONS_DAILY, REJECT_REASONS, SEVERITIES, SRM_STAGES)
 from ..python import python_model, read_inputs
+from ..verdict import FAIL, NOT_ENOUGH_DATA, PASS, WARN
 from ...core.fmt import hours as _hours, p_value as format_p_value, percent
 from ...core.names import LOOKALIKE, similarity
 from ...core.stats import upper_quantile
@@ -38,7 +39,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
     from ...settings.config import Variables
 
-PASS, WARN, FAIL, NOT_ENOUGH_DATA = "pass", "warn", "fail", "not_enough_data"
 
 COLUMNS = (
     ("experiment_id", "varchar"),
