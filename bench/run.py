@@ -65,7 +65,7 @@ class Peer:
 
 EXPGUARD = ("expguard", "run", "-q", "--events", "{events}", "--assignments", "{assignments}", "--output-dir", "{out}")
 PEERS = {p.name: p for p in (
-    Peer("expguard", "expguard run (DuckDB engine, all 9 models, contracts, atomic writes)", EXPGUARD),
+    Peer("expguard", "expguard run (DuckDB engine, all 11 models, contracts, atomic writes)", EXPGUARD),
     Peer("duckdb-sql", "hand-written DuckDB SQL script, 4 models", (PY, str(PEERS_DIR / "duckdb_sql.py"))),
     Peer("polars", "Polars lazy, collect_all, 4 models", (PY, str(PEERS_DIR / "polars_job.py"))),
     Peer("pandas", "pandas + json.loads, 4 models", (PY, str(PEERS_DIR / "pandas_job.py"))),
@@ -73,7 +73,7 @@ PEERS = {p.name: p for p in (
          scales=("S", "M")),
     Peer("floor", "scan + filter + JSON extraction of the needed columns, once; no output",
          (PY, str(PEERS_DIR / "floor.py")), writes=False),
-    Peer("expguard-spark", "expguard run --engine spark (local[*], all 9 models)",
+    Peer("expguard-spark", "expguard run --engine spark (local[*], all 11 models)",
          EXPGUARD + ("--engine", "spark"), scales=("S", "M")),
     Peer("expguard-2GB", "expguard run --memory-limit 2GB (spills past it)",
          EXPGUARD + ("--memory-limit", "2GB"), scales=("L",)),
