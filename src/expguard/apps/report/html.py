@@ -22,7 +22,7 @@ from importlib import resources
 from typing import Any, Sequence
 
 from ...core.constants import SRM_STAGES
-from ...models.marts.fct_experiment_exposure_srm import format_p_value
+from ...core.fmt import format_p_value
 from . import captions
 from .captions import MIN_SIZE, STATUS_LABELS, pct
 from .data import RunData

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...core.fmt import format_p_value  # noqa: F401 (the p-value form of the SRM messages)
 from ...core.stats import SrmTest, chi_square_test, expected_shares
 from ...settings.config import parse_srm_weights
 from ...core.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGE_COLUMNS, SRM_STAGES
