@@ -7,10 +7,11 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import chisquare
+from scipy.stats import chi2, chisquare
 
 from expguard.settings.config import ConfigError, Variables
 from expguard.core.constants import FCT_SRM, INT_SRM_COUNTS, SRM_STAGES, SRM_STATUSES
+from expguard.core.stats import chi_square_sf
 from expguard.models.marts.fct_experiment_exposure_srm import chi_square_test, expected_shares
 from helpers import assignment, by_key, exposure, ts
 from monitoring_helpers import run_all
@@ -36,6 +37,17 @@ def test_statistic_and_p_value_agree_with_scipy_chisquare_to_1e_9():
         assert math.isclose(test.p_value, reference.pvalue, rel_tol=1e-9, abs_tol=1e-300)
         assert test.degrees_of_freedom == k - 1
         assert test.is_srm == (reference.pvalue < 0.001)
+
+
+def test_the_survival_function_agrees_with_scipy_chi2_sf_at_every_degree_of_freedom():
+    # from the bulk to the far tail (p down to 1e-300) and past it (0), odd and even dof
+    for dof in range(1, 41):
+        for statistic in (1e-6, 0.01, 0.5, dof / 2, dof, 2 * dof + 3, 30.0, 100.0, 500.0, 1300.0, 1600.0):
+            reference = chi2.sf(statistic, dof)
+            assert math.isclose(chi_square_sf(statistic, dof), reference, rel_tol=1e-9, abs_tol=1e-300), (dof, statistic)
+    assert chi_square_sf(0.0, 4) == 1.0
+    with pytest.raises(ValueError):
+        chi_square_sf(1.0, 0)
 
 
 @pytest.mark.parametrize("observed, shares", [
