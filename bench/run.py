@@ -40,6 +40,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -310,7 +311,34 @@ def markdown(rows: list[dict], info: dict) -> str:
                           f"{r['cpu_median'] / hand['cpu_median']:.2f} CPU")
     if ratios:
         lines += ["", "Spark: " + "; ".join(ratios) + "."]
+    limited = []
+    for (scale, peer), r in by.items():
+        # the memory-limited run against the unlimited one (issue 18: at most 1.2x on L)
+        free = by.get((scale, "expguard"))
+        if peer == "expguard-2GB" and "wall_median" in r and free and "wall_median" in free:
+            limited.append(f"{scale}: {r['wall_median'] / free['wall_median']:.2f} wall, "
+                           f"{r['cpu_median'] / free['cpu_median']:.2f} CPU")
+    if limited:
+        lines += ["", "Memory limit: expguard-2GB / expguard = " + "; ".join(limited) + "."]
     lines += ["", "Peers: " + "; ".join(f"`{p}`: {PEERS[p].what}" for p in dict.fromkeys(r["peer"] for r in rows))]
+    return "\n".join(lines) + "\n"
+
+
+def profiles(scales: list[str], data_dir: Path, limited: bool, log: Callable[[str], None]) -> str:
+    """bench/profile.py's phase-by-phase tables for ``scales`` (each profile in a fresh process,
+    one after the other), as one Markdown section."""
+    lines = ["## Phase profile", "",
+             "`bench/profile.py`, right after the timed runs: every step in one process, timed alone (wall and "
+             "CPU seconds of that step), with DuckDB's slowest operators; the writes one after the other (a run "
+             "overlaps them). Wall seconds on a shared machine move; CPU seconds much less.", ""]
+    for scale in scales:
+        variants = [[], ["--hand"]] + ([["--memory-limit", "2GB"]] if limited else [])
+        for extra in variants:
+            log(f"profile {scale} {' '.join(extra) or 'expguard'}")
+            done = subprocess.run([PY, str(BENCH / "profile.py"), "--scale", scale, "--data-dir", str(data_dir), *extra],
+                                  capture_output=True, text=True)
+            lines += [f"### {scale}: " + (done.stdout.strip() if done.returncode == 0 else
+                                          f"profile failed: {done.stderr.strip()[-300:]}"), ""]
     return "\n".join(lines) + "\n"
 
 
@@ -326,6 +354,10 @@ def main() -> None:
     parser.add_argument("--out-dir", type=Path, default=BENCH / "out")
     parser.add_argument("--results-dir", type=Path, default=BENCH / "results")
     parser.add_argument("--skip-s-check", action="store_true", help="do not start with the equality check on S")
+    parser.add_argument("--profile-scales", nargs="*", choices=list(generate.SCALES), default=[],
+                        help="after the timed runs, profile these scales phase by phase (bench/profile.py: "
+                             "expguard, the hand-written DuckDB job, and expguard under 2GB when that peer ran) "
+                             "and append the profiles to the results")
     args = parser.parse_args()
     names = list(DEFAULT_PEERS) if args.peers == ["all"] else args.peers
     if unknown := [n for n in names if n not in PEERS]:
@@ -417,6 +449,8 @@ def main() -> None:
     args.results_dir.mkdir(parents=True, exist_ok=True)
     stamp = started.strftime("%Y%m%d-%H%M")
     text = markdown(rows, info)
+    if args.profile_scales:
+        text += "\n" + profiles(args.profile_scales, args.data_dir, "expguard-2GB" in names, log)
     (args.results_dir / f"results-{stamp}.md").write_text(text)
     (args.results_dir / f"results-{stamp}.json").write_text(
         json.dumps({"info": info, "results": rows}, indent=2, default=str) + "\n")

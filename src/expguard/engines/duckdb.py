@@ -96,6 +96,9 @@ class DuckDBEngine(Engine):
             # Casts between TIMESTAMPTZ and TIMESTAMP/DATE use the session time zone: pin it
             # to UTC so that the machine's TZ never reaches a result.
             self.con.execute("set TimeZone = 'UTC'")
+            # No progress bar: DuckDB draws one on stdout for any query past 2 s, whatever the
+            # CLI's own output (--quiet included). (A session setting: each cursor sets it too.)
+            self.con.execute("set enable_progress_bar = false")
             self.con.execute("set temp_directory = " + exp.Literal.string(str(temp_directory)).sql("duckdb"))
         except duckdb.Error as error:
             raise EngineError(f"cannot start DuckDB with these settings: {_first_line(error)}") from None
@@ -229,6 +232,8 @@ class DuckDBEngine(Engine):
         # a cursor of its own: the same database, safe to use beside the other writers' cursors
         con = self.con.cursor()
         try:
+            con.execute("set TimeZone = 'UTC'")  # a cursor is a session of its own
+            con.execute("set enable_progress_bar = false")
             self._write_parquet(con, name, ident, required, path)
         finally:
             con.close()
