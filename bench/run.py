@@ -64,7 +64,10 @@ class Peer:
     max_runs: int | None = None  # fewer timed runs than --runs (a very slow peer)
 
 
-EXPGUARD = ("expguard", "run", "-q", "--events", "{events}", "--assignments", "{assignments}", "--output-dir", "{out}")
+# --as-of: the freshness check's reference time pinned (default: the time of the run), so that two
+# expguard runs minutes apart (the memory-limited one, Spark) write the same fct_experiment_health.
+EXPGUARD = ("expguard", "run", "-q", "--events", "{events}", "--assignments", "{assignments}", "--output-dir", "{out}",
+            "--as-of", "2026-04-09T00:00:00Z")
 PEERS = {p.name: p for p in (
     Peer("expguard", "expguard run (DuckDB engine, all 11 models, contracts, atomic writes)", EXPGUARD),
     Peer("duckdb-sql", "hand-written DuckDB SQL script, 4 models", (PY, str(PEERS_DIR / "duckdb_sql.py"))),
