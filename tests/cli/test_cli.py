@@ -495,9 +495,10 @@ def test_version_option():
     assert expguard.__version__ in result.stdout
 
 
-def test_a_duckdb_run_starts_without_importing_pyarrow_or_pandas(dataset, tmp_path):
+def test_a_duckdb_run_starts_without_importing_pyarrow_pandas_scipy_or_numpy(dataset, tmp_path):
     # Half a second of every run's start-up: pyarrow, and pandas that pyarrow imports as soon
-    # as it builds an array when pandas is installed. A DuckDB run needs neither.
+    # as it builds an array when pandas is installed. A DuckDB run needs neither. Another 0.4 s:
+    # scipy (and numpy), which the SRM p-value no longer uses (core/stats.py, chi_square_sf).
     events, assignments = dataset
     script = textwrap.dedent(f"""
         import sys
@@ -506,7 +507,7 @@ def test_a_duckdb_run_starts_without_importing_pyarrow_or_pandas(dataset, tmp_pa
             main({[str(a) for a in ["run", "-q", *run_args(events, assignments, tmp_path / "out")[1:]]]!r})
         except SystemExit as stop:
             assert stop.code == 0, stop.code
-        print(sorted(m for m in ("pyarrow", "pandas") if m in sys.modules))
+        print(sorted(m for m in ("pyarrow", "pandas", "scipy", "numpy") if m in sys.modules))
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
