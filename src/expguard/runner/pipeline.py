@@ -18,14 +18,16 @@ from ..core.constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
 from ..engines import create_engine
 from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
-from ..outputs.publish import (check_database_writable, check_writable, commit, discard, exclusive_lock, lock_path,
-                               output_target, publish, recover, stage_parquet)
+from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
+                               lock_path, output_target, publish, recover, stage_parquet)
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
+
+    from .incremental import Increment
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
@@ -51,6 +53,8 @@ class RunResult:
     health: list[dict] = field(default_factory=list)
     #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
     rejected: "RejectedEvents | None" = None
+    #: What an incremental run (``RunConfig.incremental``) did; None for a run without it.
+    increment: "Increment | None" = None
 
     def rows(self, name: str) -> int:
         return next(m.rows for m in self.models if m.name == name)
@@ -124,9 +128,11 @@ def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
             pool.shutdown(wait=True)
 
 
-def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
+                 done: "dict[str, ModelResult] | None" = None) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
-    model's rows are stored with ``engine.register_rows``."""
+    model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
+    engine already (an incremental run's updated ones) and are not built again."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
@@ -134,6 +140,9 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     # handed to the engine, which knows nothing of the models.
     engine.not_null = {name: model.not_null for name, model in models.items()}
     for model in models.values():
+        if done and model.name in done:
+            results.append(done[model.name])
+            continue
         progress("model_start", {"name": model.name})
         started = time.perf_counter()
         checkpoint(f"model:{model.name}")
@@ -177,20 +186,14 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
         return {name: engine.to_arrow(name) for name in names}
 
 
-def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
-    """Write every model to every output target, all or nothing.
-
-    Each target is written aside first (Parquet files in a staging folder beside the output
-    folder, database tables in an open transaction); then, under the targets' locks, the commit
-    point (the staging folder renamed to its committed name), the database COMMIT, and the
-    publication (the output folder exchanged with the committed one). A failure or kill before
-    the commit point leaves every target as it was (see :mod:`expguard.outputs`).
-    """
+@contextlib.contextmanager
+def output_locks(config: RunConfig, lock_timeout: float) -> Iterator[None]:
+    """Hold the locks of every output target (database, then folder: a fixed order, so that two
+    runs never deadlock), after checking they can be written; recover the folder's leftovers."""
     outputs = config.outputs.resolved()
     output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
     with contextlib.ExitStack() as stack:
-        # Locks in a fixed order (database, then folder), so that two runs never deadlock.
         if database is not None:
             check_database_writable(database)
             stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
@@ -198,13 +201,37 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
             check_writable(output_dir)
             stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
             recover(output_dir)
+        yield
+
+
+def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float,
+                  *, state: str | None = None, locked: bool = False) -> None:
+    """Write every model to every output target, all or nothing.
+
+    Each target is written aside first (Parquet files in a staging folder beside the output
+    folder, database tables in an open transaction); then, under the targets' locks, the commit
+    point (the staging folder renamed to its committed name), the database COMMIT, and the
+    publication (the output folder exchanged with the committed one). A failure or kill before
+    the commit point leaves every target as it was (see :mod:`expguard.outputs`).
+
+    ``state`` (an incremental run's JSON state) is written with the models, in the same
+    transaction and the same published folder; without it an earlier state is removed.
+    ``locked``: the caller holds :func:`output_locks` already.
+    """
+    outputs = config.outputs.resolved()
+    output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
+    database = Path(outputs.database) if outputs.database is not None else None
+    with contextlib.ExitStack() as stack:
+        if not locked:
+            stack.enter_context(output_locks(config, lock_timeout))
         staging = None
         try:
             with contextlib.ExitStack() as transaction:
                 if database is not None:
-                    transaction.enter_context(engine.database_writer(names, database))
+                    transaction.enter_context(engine.database_writer(names, database, state))
                 if output_dir is not None:
-                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
+                    extra = {STATE_FILE: state} if state is not None else None
+                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers, extra)
                     staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
@@ -226,6 +253,10 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     Nothing is written unless every model was built: a failure at any step leaves the previous
     outputs as they were.
     """
+    if config.incremental:
+        from .incremental import run_incremental
+
+        return run_incremental(config, progress, lock_timeout)
     started = time.perf_counter()
     outputs = config.outputs.resolved()
     if outputs.database is not None:
