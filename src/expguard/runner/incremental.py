@@ -497,6 +497,11 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     built[INT_VALIDATION] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_VALIDATION, "rows": rows, "seconds": built[INT_VALIDATION][1]})
     steps.done("validation")
+
+    # 5. the events view over every file, as a full run has it: a model may read it (the health
+    #    model looks there for an experiment's missing exposure events; a view, read only then)
+    engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
+    inputs.build_event_view(engine, config.event_mapping, config.events.describe())
     return built
 
 

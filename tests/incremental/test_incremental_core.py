@@ -1,0 +1,384 @@
+"""Incremental runs (``expguard run --incremental``): each piece, each compared with a full run.
+
+Every test builds the outputs batch by batch with incremental runs and checks that every model
+(all eleven, Parquet folder and database) equals one full run on all the data: the same rows
+as a multiset and the same column types (and Parquet repetition). The freshness reference time
+is fixed (``exp_health_as_of``) so that two runs are comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from click.testing import CliRunner
+
+from expguard.cli import main
+from expguard.core.errors import ContractError
+from expguard.models.registry import load_models
+from expguard.runner.incremental import STATE_FORMAT
+from expguard.runner.pipeline import run
+from expguard.settings.config import build_config
+from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
+
+AS_OF = "2026-04-01T00:00:00"
+MODELS = list(load_models())
+STATE_FILE = "_expguard_state.json"
+
+
+class Project:
+    """An events folder, an assignment file, and two output sets: incremental and full."""
+
+    def __init__(self, root: Path, **variables: Any) -> None:
+        self.root = root
+        self.events = root / "events"
+        self.events.mkdir(parents=True)
+        self.assignments = root / "assignments.parquet"
+        self.variables = {"exp_health_as_of": AS_OF, **variables}
+
+    def add_events(self, name: str, rows: list[dict]) -> Path:
+        path = self.events / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return write_rows(path, rows, EVENT_SCHEMA)
+
+    def set_assignments(self, rows: list[dict]) -> None:
+        write_rows(self.assignments, rows, ASSIGNMENT_SCHEMA)
+
+    def config(self, out: str, incremental: bool, database: bool = True, **variables: Any):
+        output = {"dir": str(self.root / out)}
+        if database:
+            output["database"] = str(self.root / f"{out}.duckdb")
+        return build_config(events=str(self.events), assignments=str(self.assignments),
+                            vars={**self.variables, **variables}, output=output, incremental=incremental)
+
+    def incremental(self, **variables: Any):
+        return run(self.config("inc", True, **variables))
+
+    def full(self, **variables: Any):
+        shutil.rmtree(self.root / "full", ignore_errors=True)
+        (self.root / "full.duckdb").unlink(missing_ok=True)
+        return run(self.config("full", False, **variables))
+
+    def assert_same_as_full(self, **variables: Any) -> None:
+        """Every model of the incremental outputs equals a full run on all the data now."""
+        self.full(**variables)
+        for name in MODELS:
+            inc, full = self.root / "inc" / f"{name}.parquet", self.root / "full" / f"{name}.parquet"
+            assert pq.read_schema(inc) == pq.read_schema(full), name
+            assert sort_rows(pq.read_table(inc).to_pylist()) == sort_rows(pq.read_table(full).to_pylist()), name
+        with duckdb.connect(str(self.root / "inc.duckdb"), read_only=True) as a, \
+                duckdb.connect(str(self.root / "full.duckdb"), read_only=True) as b:
+            for name in MODELS:
+                assert a.sql(f"describe {name}").fetchall() == b.sql(f"describe {name}").fetchall(), name
+                rows_a = sort_rows(a.sql(f"select * from {name}").to_arrow_table().to_pylist())
+                rows_b = sort_rows(b.sql(f"select * from {name}").to_arrow_table().to_pylist())
+                assert rows_a == rows_b, name
+        # the state is the only extra thing in the outputs
+        extra = {p.name for p in (self.root / "inc").iterdir()} - {p.name for p in (self.root / "full").iterdir()}
+        assert extra == {STATE_FILE}
+
+
+def day_rows(day: int, units: range, variation: str = "A", experiment: str = "exp") -> list[dict]:
+    """One exposure per unit on day ``day`` (units assigned on day 0), with a duplicate for some."""
+    rows = []
+    for u in units:
+        rows.append(exposure(f"u{u}", ts(minutes=u, days=day), variation, experiment, event_id=f"e{day}-{u}"))
+        if u % 3 == 0:
+            rows.append(exposure(f"u{u}", ts(minutes=u + 1, days=day), variation, experiment, event_id=f"f{day}-{u}"))
+    return rows
+
+
+def base_assignments(n: int = 30) -> list[dict]:
+    return [assignment(f"u{u}", "A" if u % 2 else "B", ts(days=u % 3)) for u in range(n)] + [
+        assignment(f"u{u}", "A", ts(days=1), experiment_id="exp2") for u in range(5)]
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Project:
+    monkeypatch.chdir(tmp_path)  # paths in messages are shown relative to the current folder
+    p = Project(tmp_path)
+    p.set_assignments(base_assignments())
+    p.add_events("day-00.parquet", day_rows(0, range(0, 20)))
+    return p
+
+
+def test_first_run_is_a_full_build_that_records_its_state(project):
+    result = project.incremental()
+    assert result.increment.mode == "full"
+    assert result.increment.reason == "first run: no earlier state in inc"
+    assert set(result.increment.steps) >= {"build", "write"}
+    state = json.loads((project.root / "inc" / STATE_FILE).read_text())
+    assert state["format"] == STATE_FORMAT
+    assert list(state["inputs"]["events"]["files"]) == [str(project.events / "day-00.parquet")]
+    with duckdb.connect(str(project.root / "inc.duckdb"), read_only=True) as con:
+        assert json.loads(con.sql("select state from _expguard_state").fetchall()[0][0]) == state
+    project.assert_same_as_full()
+
+
+def test_a_run_without_incremental_has_no_increment_and_leaves_no_state(project):
+    project.incremental()
+    result = run(project.config("inc", False))
+    assert result.increment is None
+    assert not (project.root / "inc" / STATE_FILE).exists()
+    with duckdb.connect(str(project.root / "inc.duckdb"), read_only=True) as con:
+        assert "_expguard_state" not in {r[0] for r in con.sql("show tables").fetchall()}
+    # so the next incremental run starts over instead of trusting a stale list of files
+    project.add_events("day-01.parquet", day_rows(1, range(10, 25)))
+    assert project.incremental().increment.reason.startswith("first run: no earlier state")
+    project.assert_same_as_full()
+
+
+def test_new_files_are_appended_and_touched_keys_restated(project):
+    project.incremental()
+    project.add_events("day-01.parquet", day_rows(1, range(10, 25)))
+    result = project.incremental()
+    inc = result.increment
+    assert inc.mode == "incremental" and inc.reason is None
+    assert inc.new_files == ["events/day-01.parquet"]
+    assert inc.new_event_rows == len(day_rows(1, range(10, 25)))
+    # units 10..24 of exp: assigned up to u29, so every one is an assigned unit restated
+    assert inc.restated_units == 15
+    assert inc.restated_cohorts == 3  # assignment days 0, 1 and 2
+    assert set(inc.steps) >= {"read state", "new events", "deduped", "validation", "downstream models", "write"}
+    project.assert_same_as_full()
+    # and once more, a third batch with new experiments' events and unassigned units
+    project.add_events("day-02.parquet", day_rows(2, range(0, 40)) + day_rows(2, range(3), "B", "exp2"))
+    assert project.incremental().increment.mode == "incremental"
+    project.assert_same_as_full()
+
+
+def test_a_late_file_for_an_old_day_restates_the_earliest_exposure(project):
+    project.add_events("day-05.parquet", day_rows(5, range(0, 30)))
+    project.incremental()
+    # arrives later, for day 1, before day 5's events: the kept (earliest) event changes, the
+    # counts add up, and a unit is now exposed to another variation too
+    late = day_rows(1, range(20, 30)) + [exposure("u5", ts(days=1), "B", event_id="late-b")]
+    project.add_events("day-01-late.parquet", late)
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    assert result.increment.new_files == ["events/day-01-late.parquet"]
+    project.assert_same_as_full()
+    deduped = pq.read_table(project.root / "inc" / "int_experiment_exposures_deduped.parquet").to_pylist()
+    kept = {(r["unit_id"], r["variation_id"]): r for r in deduped if r["experiment_id"] == "exp"}
+    assert kept[("u21", "A")]["event_id"] == "e1-21" and kept[("u21", "A")]["exposure_event_count"] == 4
+    validation = pq.read_table(project.root / "inc" / "int_experiment_exposure_validation.parquet").to_pylist()
+    assert {r["unit_id"]: r["exposure_status"] for r in validation if r["experiment_id"] == "exp"}["u5"] == \
+        "multi_variation_exposure"
+
+
+def test_rejected_and_unusable_rows_in_a_new_file(project):
+    project.incremental()
+    project.add_events("day-03.parquet", [
+        exposure(None, ts(days=3)), exposure("u1", None), exposure("u2", ts(days=3), variation_id=None),
+        exposure("u3", ts(days=3), experiment_id=None), exposure("u4", ts(days=3), event_name="page_view"),
+        exposure("u4", ts(days=3), event_id=None), exposure("u4", ts(days=3), event_id=None),
+    ])
+    assert project.incremental().increment.new_event_rows == 7
+    project.assert_same_as_full()
+
+
+def test_new_changed_and_deleted_assignments(project):
+    project.incremental()
+    rows = base_assignments()
+    rows[4] = assignment("u4", "A", ts(days=2))            # changed variation and time
+    rows[5] = assignment("u5", "A", ts(days=-3))           # changed time only (another cohort)
+    del rows[7]                                            # deleted
+    rows += [assignment("u100", "B", ts(days=2)), assignment("u101", "A", ts(days=0), experiment_id="exp3")]
+    project.set_assignments(rows)
+    result = project.incremental()
+    inc = result.increment
+    assert inc.mode == "incremental"
+    assert inc.new_files == ["assignments.parquet"]
+    assert inc.new_assignment_rows == 4  # two changed, two new (the deletion is not counted)
+    assert inc.restated_units == 5
+    project.assert_same_as_full()
+    validation = pq.read_table(project.root / "inc" / "int_experiment_exposure_validation.parquet").to_pylist()
+    assert ("exp", "u7") not in {(r["experiment_id"], r["unit_id"]) for r in validation}
+
+
+def test_assignments_and_events_change_together(project):
+    project.incremental()
+    project.set_assignments(base_assignments(40))
+    project.add_events("day-02.parquet", day_rows(2, range(25, 45)))
+    assert project.incremental().increment.mode == "incremental"
+    project.assert_same_as_full()
+
+
+def test_a_duplicate_assignment_across_batches_stops_the_run_as_a_full_run_does(project):
+    project.incremental()
+    before = {p.name: p.read_bytes() for p in (project.root / "inc").iterdir()}
+    project.set_assignments(base_assignments() + [assignment("u3", "B", ts(days=4))])
+    with pytest.raises(ContractError) as incremental_error:
+        project.incremental()
+    with pytest.raises(ContractError) as full_error:
+        project.full()
+    assert str(incremental_error.value) == str(full_error.value)
+    assert "more than one row for the same (experiment_id, unit_id)" in str(full_error.value)
+    # nothing written: the previous outputs and their state are as they were
+    assert {p.name: p.read_bytes() for p in (project.root / "inc").iterdir()} == before
+    # a null id in the new assignments: the same message too
+    project.set_assignments(base_assignments() + [assignment("u200", None, ts())])
+    with pytest.raises(ContractError) as incremental_error:
+        project.incremental()
+    with pytest.raises(ContractError) as full_error:
+        project.full()
+    assert str(incremental_error.value) == str(full_error.value)
+    project.set_assignments(base_assignments())
+    assert project.incremental().increment.mode == "incremental"
+    project.assert_same_as_full()
+
+
+def test_nothing_new(project):
+    project.incremental()
+    result = project.incremental()
+    inc = result.increment
+    assert inc.mode == "incremental"
+    assert (inc.new_files, inc.new_event_rows, inc.new_assignment_rows, inc.restated_units) == ([], 0, 0, 0)
+    assert inc.lines()[0] == "incremental run: nothing new since the last run"
+    project.assert_same_as_full()
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda p: p.add_events("day-00.parquet", day_rows(0, range(0, 21))),
+     "a processed file changed: events/day-00.parquet"),
+    (lambda p: (p.events / "day-00.parquet").rename(p.events / "day-00b.parquet"),
+     "a processed file is gone: events/day-00.parquet"),
+])
+def test_a_processed_file_changed_or_gone_forces_a_full_build(project, change, reason):
+    project.incremental()
+    change(project)
+    result = project.incremental()
+    assert result.increment.mode == "full"
+    assert result.increment.reason == reason
+    project.assert_same_as_full()
+
+
+def test_changed_variables_force_a_full_build_only_when_the_updated_models_read_them(project):
+    project.incremental()
+    project.add_events("day-01.parquet", day_rows(1, range(5)))
+    result = project.incremental(exp_exposure_max_days_after_assignment=7)
+    assert result.increment.reason == "variables changed: exp_exposure_max_days_after_assignment 30 -> 7"
+    project.assert_same_as_full(exp_exposure_max_days_after_assignment=7)
+    # a variable of the models rebuilt in full every run: no full build needed
+    project.add_events("day-02.parquet", day_rows(2, range(5)))
+    result = project.incremental(exp_exposure_max_days_after_assignment=7, exp_health_coverage_warn=0.9,
+                                 exp_health_as_of="2026-05-01T00:00:00")
+    assert result.increment.mode == "incremental"
+    project.assert_same_as_full(exp_exposure_max_days_after_assignment=7, exp_health_coverage_warn=0.9,
+                                exp_health_as_of="2026-05-01T00:00:00")
+    result = project.incremental(exp_exposure_max_days_after_assignment=7, exp_exposure_event_name=["experiment_viewed", "x"])
+    assert result.increment.reason == ('variables changed: exp_exposure_event_name "experiment_viewed" -> '
+                                       '["experiment_viewed", "x"]')
+
+
+def test_changed_mapping_models_or_inputs_force_a_full_build(project, monkeypatch):
+    project.incremental()
+    config = build_config(events=str(project.events), assignments=str(project.assignments), vars=project.variables,
+                          output={"dir": str(project.root / "inc"), "database": str(project.root / "inc.duckdb")},
+                          events_columns={"unit_id": "coalesce(unit_id, 'anon')"}, incremental=True)
+    result = run(config)
+    assert result.increment.reason == "column mapping changed (events: unit_id: 'unit_id' -> \"coalesce(unit_id, 'anon')\")"
+    import expguard.runner.incremental as incremental
+
+    monkeypatch.setattr(incremental, "__version__", "9.9.9")
+    assert project.incremental().increment.reason.startswith("models changed (expguard 0.")
+    monkeypatch.setattr(incremental, "models_hash", lambda: "0" * 64)
+    assert project.incremental().increment.reason.startswith("models changed (model hash ")
+    (project.root / "other").mkdir()
+    shutil.copy(project.events / "day-00.parquet", project.root / "other" / "day-00.parquet")
+    config = build_config(events=str(project.root / "other"), assignments=str(project.assignments),
+                          vars=project.variables, output={"dir": str(project.root / "inc")}, incremental=True)
+    # the database of the earlier runs is not an output of this one: only the folder's state counts
+    assert run(config).increment.reason.startswith("the events input changed: ")
+
+
+def test_table_inputs_are_rebuilt_in_full(project):
+    warehouse = project.root / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(f"create table events as select * from '{project.events}/*.parquet'")
+    config = build_config(events=f"{warehouse}::events", assignments=str(project.assignments), vars=project.variables,
+                          output={"dir": str(project.root / "inc")}, incremental=True)
+    run(config)
+    result = run(config)
+    assert result.increment.mode == "full"
+    assert result.increment.reason == "table inputs are rebuilt in full (no ingestion watermark mapped)"
+
+
+def test_hive_partitions_added_day_by_day(tmp_path):
+    project = Project(tmp_path)
+    project.set_assignments(base_assignments())
+    project.add_events("dt=2026-03-01/part-0.parquet", day_rows(0, range(0, 15)))
+    project.incremental()
+    project.add_events("dt=2026-03-02/part-0.parquet", day_rows(1, range(5, 25)))
+    project.add_events("dt=2026-03-01/part-1.parquet", day_rows(0, range(20, 30)))  # late, an old partition
+    result = project.incremental()
+    assert result.increment.mode == "incremental" and len(result.increment.new_files) == 2
+    project.assert_same_as_full()
+
+
+def test_generated_stream_day_by_day_with_late_slices(tmp_path):
+    """The demo generator's stream (every defect) cut into daily files, each run adding a day and
+    a late slice of an earlier day; the outputs equal a full run at every step."""
+    from expguard.apps.demo.generator import generate
+
+    data = generate(20_000, seed=5, days=6, n_experiments=3)
+    project = Project(tmp_path)
+    pq.write_table(data.assignments, project.assignments)
+    events = data.events
+    day = pc.cast(events["event_ts"], pa.date32()).to_pylist()
+    days = sorted({d for d in day if d is not None})
+    order = pa.array([(d - days[0]).days if d is not None else -1 for d in day])
+    late = pa.array([i % 7 == 0 for i in range(len(day))])
+    first = 3
+    for step in range(first, len(days) + 1, 2):
+        on_time = pc.and_(pc.less(order, step), pc.or_(pc.less(order, step - 2), pc.invert(late)))
+        already = pc.and_(pc.less(order, step - 2), pc.invert(late)) if step > first else pc.less(order, -1)
+        pq.write_table(events.filter(pc.and_(on_time, pc.invert(already))), project.events / f"batch-{step:02d}.parquet")
+        result = project.incremental()
+        assert result.increment.mode == ("full" if step == first else "incremental")
+    project.assert_same_as_full()
+
+
+def test_incremental_from_the_project_file_and_the_cli(project):
+    (project.root / "expguard.toml").write_text(
+        'incremental = true\n[events]\npath = "events"\n[assignments]\npath = "assignments.parquet"\n'
+        f'[vars]\nexp_health_as_of = "{AS_OF}"\n[output]\ndir = "inc"\ndatabase = "inc.duckdb"\n')
+    first = CliRunner().invoke(main, ["run"])
+    assert first.exit_code == 0, first.output
+    assert "incremental run: full build (first run: no earlier state in inc)" in first.output
+    project.add_events("day-01.parquet", day_rows(1, range(3)))
+    second = CliRunner().invoke(main, ["run"])
+    assert second.exit_code == 0, second.output
+    assert "incremental run: updated the last run's outputs" in second.output
+    assert "new files: events/day-01.parquet" in second.output
+    assert "restated: 3 assigned units in" in second.output
+    assert "steps: read state" in second.output
+    quiet = CliRunner().invoke(main, ["run", "--quiet"])
+    assert "incremental run" not in quiet.output
+    project.assert_same_as_full()
+    # without the project file's flag, --incremental on the command line
+    (project.root / "expguard.toml").write_text(
+        (project.root / "expguard.toml").read_text().replace("incremental = true\n", ""))
+    plain = CliRunner().invoke(main, ["run"])
+    assert "incremental run" not in plain.output and not (project.root / "inc" / STATE_FILE).exists()
+    flagged = CliRunner().invoke(main, ["run", "--incremental"])
+    assert "incremental run: full build (first run: no earlier state in inc)" in flagged.output
+
+
+def test_incremental_in_output_section_and_bad_values(tmp_path):
+    from expguard.core.errors import ConfigError
+    from expguard.settings.config import load_project
+
+    toml = tmp_path / "expguard.toml"
+    toml.write_text('[output]\ndir = "out"\nincremental = true\n')
+    assert load_project(toml)["incremental"] is True
+    toml.write_text('incremental = "yes"\n')
+    with pytest.raises(ConfigError, match="incremental must be true or false, got 'yes'"):
+        load_project(toml)
