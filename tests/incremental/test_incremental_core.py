@@ -36,8 +36,9 @@ STATE_FILE = "_expguard_state.json"
 class Project:
     """An events folder, an assignment file, and two output sets: incremental and full."""
 
-    def __init__(self, root: Path, **variables: Any) -> None:
+    def __init__(self, root: Path, engine: str = "duckdb", **variables: Any) -> None:
         self.root = root
+        self.engine = engine
         self.events = root / "events"
         self.events.mkdir(parents=True)
         self.assignments = root / "assignments.parquet"
@@ -56,7 +57,8 @@ class Project:
         if database:
             output["database"] = str(self.root / f"{out}.duckdb")
         return build_config(events=str(self.events), assignments=str(self.assignments),
-                            vars={**self.variables, **variables}, output=output, incremental=incremental)
+                            vars={**self.variables, **variables}, output=output, incremental=incremental,
+                            engine={"name": self.engine})
 
     def incremental(self, **variables: Any):
         return run(self.config("inc", True, **variables))
@@ -382,3 +384,22 @@ def test_incremental_in_output_section_and_bad_values(tmp_path):
     toml.write_text('incremental = "yes"\n')
     with pytest.raises(ConfigError, match="incremental must be true or false, got 'yes'"):
         load_project(toml)
+
+
+@pytest.mark.spark
+def test_spark_batches_late_data_and_assignment_changes(tmp_path, spark):
+    """On Spark (the previous outputs read back from the Parquet folder): a new file, a late file
+    and changed assignments, each run's outputs equal to a full Spark run on all the data."""
+    project = Project(tmp_path, engine="spark")
+    project.set_assignments(base_assignments())
+    project.add_events("day-03.parquet", day_rows(3, range(0, 20)))
+    assert project.incremental().increment.mode == "full"
+    project.add_events("day-01-late.parquet", day_rows(1, range(10, 30)) + [exposure("u5", ts(days=1), "B")])
+    rows = base_assignments()
+    rows[4] = assignment("u4", "A", ts(days=2))
+    del rows[7]
+    project.set_assignments(rows + [assignment("u100", "B", ts(days=2))])
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    assert (result.increment.new_assignment_rows, result.increment.new_event_rows) == (2, 27)
+    project.assert_same_as_full()

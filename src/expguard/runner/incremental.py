@@ -367,12 +367,14 @@ def _count(engine: Engine, sql: str) -> int:
     return int(engine.fetch(_q(sql))[0]["n"])
 
 
-def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...], recomputed: str) -> int:
-    """Materialize ``name`` = the previous rows whose key is not in ``keys``, plus ``recomputed``."""
-    first = key[0]
-    query = (f"select p.* from {previous} as p left join {keys} as k on {_on('p', 'k', key)} "
-             f"where k.{first} is null union all select * from {recomputed}")
-    return engine.materialize(name, _q(query))
+def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
+                  recomputed: exp.Query) -> int:
+    """Materialize ``name`` = the previous rows whose key is not in ``keys``, plus the rows of
+    ``recomputed`` (one query: Spark 4.3 cannot checkpoint a union with a stored aggregate,
+    whose constraints name columns it no longer has: "key not found: <column>#id")."""
+    kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
+    fresh = exp.select("*").from_(recomputed.subquery("r"))
+    return engine.materialize(name, exp.union(kept, fresh, distinct=False))
 
 
 PREV = "__expguard_prev_"
@@ -420,9 +422,8 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     if touched_d:
         engine.create_view("__expguard_stg_touched", _q(
             f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
-        engine.materialize("__expguard_deduped_touched",
-                           restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables))
-        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY, "__expguard_deduped_touched")
+        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
+                             restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables))
     else:
         rows = engine.materialize(INT_DEDUPED, _q(f"select * from {PREV}{INT_DEDUPED}"))
     built[INT_DEDUPED] = (rows, time.perf_counter() - started)
@@ -481,7 +482,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
         engine.create_view("__expguard_deduped_touched_units", _q(
             f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
-        engine.materialize("__expguard_validation_touched", restricted(
+        rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
             INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
                              INT_DEDUPED: "__expguard_deduped_touched_units"}, variables))
         # (an assigned unit restated whose validation row is identical is counted as restated)
@@ -489,9 +490,8 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             "select count(*) as n from (select distinct experiment_id, assignment_date from ("
             f"select p.experiment_id, p.assignment_date from {PREV}{INT_VALIDATION} as p "
             f"inner join {keys_v} as k on {_on('p', 'k', _VALIDATION_KEY)} "
-            "union all select experiment_id, assignment_date from __expguard_validation_touched) as c) as d"))
-        rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY,
-                             "__expguard_validation_touched")
+            f"union all select v.experiment_id, v.assignment_date from {INT_VALIDATION} as v "
+            f"inner join {keys_v} as k on {_on('v', 'k', _VALIDATION_KEY)}) as c) as d"))
     else:
         rows = engine.materialize(INT_VALIDATION, _q(f"select * from {PREV}{INT_VALIDATION}"))
     built[INT_VALIDATION] = (rows, time.perf_counter() - started)
