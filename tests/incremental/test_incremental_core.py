@@ -8,6 +8,7 @@ is fixed (``exp_health_as_of``) so that two runs are comparable.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -25,7 +26,7 @@ from expguard.core.errors import ContractError
 from expguard.models.registry import load_models
 from expguard.runner.incremental import STATE_FORMAT
 from expguard.runner.pipeline import run
-from expguard.settings.config import build_config
+from expguard.settings.config import ColumnMapping, Source, build_config
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
 
 AS_OF = "2026-04-01T00:00:00"
@@ -36,9 +37,11 @@ STATE_FILE = "_expguard_state.json"
 class Project:
     """An events folder, an assignment file, and two output sets: incremental and full."""
 
-    def __init__(self, root: Path, engine: str = "duckdb", **variables: Any) -> None:
+    def __init__(self, root: Path, engine: str = "duckdb", outputs: str = "folder and database", **variables: Any) -> None:
         self.root = root
         self.engine = engine
+        #: "folder and database", or "database" alone (where DuckDB updates the big tables in place)
+        self.folder = outputs != "database"
         self.events = root / "events"
         self.events.mkdir(parents=True)
         self.assignments = root / "assignments.parquet"
@@ -52,13 +55,41 @@ class Project:
     def set_assignments(self, rows: list[dict]) -> None:
         write_rows(self.assignments, rows, ASSIGNMENT_SCHEMA)
 
-    def config(self, out: str, incremental: bool, database: bool = True, **variables: Any):
-        output = {"dir": str(self.root / out)}
-        if database:
-            output["database"] = str(self.root / f"{out}.duckdb")
+    def config(self, out: str, incremental: bool, **variables: Any):
+        output = {"database": str(self.root / f"{out}.duckdb")}
+        if self.folder:
+            output["dir"] = str(self.root / out)
         return build_config(events=str(self.events), assignments=str(self.assignments),
                             vars={**self.variables, **variables}, output=output, incremental=incremental,
                             engine={"name": self.engine})
+
+    @property
+    def where(self) -> str:
+        """How the run names the outputs (relative to the project folder, the current one)."""
+        return "inc" if self.folder else "inc.duckdb"
+
+    def rows(self, name: str) -> list[dict]:
+        """A model's rows in the incremental output database."""
+        with duckdb.connect(str(self.root / "inc.duckdb"), read_only=True) as con:
+            return con.sql(f"select * from {name}").to_arrow_table().to_pylist()
+
+    def state(self) -> dict:
+        """The state in the incremental outputs (the same in the folder and the database)."""
+        with duckdb.connect(str(self.root / "inc.duckdb"), read_only=True) as con:
+            state = json.loads(con.sql("select state from _expguard_state").fetchall()[0][0])
+        if self.folder:
+            assert json.loads((self.root / "inc" / STATE_FILE).read_text()) == state
+        return state
+
+    def outputs(self) -> dict[str, Any]:
+        """Everything in the incremental outputs: the folder's files' bytes, the database's tables."""
+        found: dict[str, Any] = {}
+        if self.folder:
+            found.update({p.name: p.read_bytes() for p in (self.root / "inc").iterdir()})
+        with duckdb.connect(str(self.root / "inc.duckdb"), read_only=True) as con:
+            for (table,) in con.sql("show tables").fetchall():
+                found[table] = sort_rows(con.sql(f"select * from {table}").to_arrow_table().to_pylist())
+        return found
 
     def incremental(self, **variables: Any):
         return run(self.config("inc", True, **variables))
@@ -71,7 +102,7 @@ class Project:
     def assert_same_as_full(self, **variables: Any) -> None:
         """Every model of the incremental outputs equals a full run on all the data now."""
         self.full(**variables)
-        for name in MODELS:
+        for name in MODELS if self.folder else ():
             inc, full = self.root / "inc" / f"{name}.parquet", self.root / "full" / f"{name}.parquet"
             assert pq.read_schema(inc) == pq.read_schema(full), name
             assert sort_rows(pq.read_table(inc).to_pylist()) == sort_rows(pq.read_table(full).to_pylist()), name
@@ -82,9 +113,12 @@ class Project:
                 rows_a = sort_rows(a.sql(f"select * from {name}").to_arrow_table().to_pylist())
                 rows_b = sort_rows(b.sql(f"select * from {name}").to_arrow_table().to_pylist())
                 assert rows_a == rows_b, name
-        # the state is the only extra thing in the outputs
-        extra = {p.name for p in (self.root / "inc").iterdir()} - {p.name for p in (self.root / "full").iterdir()}
-        assert extra == {STATE_FILE}
+            # the state is the only extra thing in the outputs
+            tables = {r[0] for r in a.sql("show tables").fetchall()} - {r[0] for r in b.sql("show tables").fetchall()}
+            assert tables == {"_expguard_state"}
+        if self.folder:
+            extra = {p.name for p in (self.root / "inc").iterdir()} - {p.name for p in (self.root / "full").iterdir()}
+            assert extra == {STATE_FILE}
 
 
 def day_rows(day: int, units: range, variation: str = "A", experiment: str = "exp") -> list[dict]:
@@ -102,10 +136,12 @@ def base_assignments(n: int = 30) -> list[dict]:
         assignment(f"u{u}", "A", ts(days=1), experiment_id="exp2") for u in range(5)]
 
 
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch) -> Project:
+@pytest.fixture(params=["folder and database", "database"])
+def project(tmp_path: Path, monkeypatch, request) -> Project:
+    """A project writing a Parquet folder and a database (the models copied and written in full),
+    or a database alone (DuckDB updates its three big tables in place)."""
     monkeypatch.chdir(tmp_path)  # paths in messages are shown relative to the current folder
-    p = Project(tmp_path)
+    p = Project(tmp_path, outputs=request.param)
     p.set_assignments(base_assignments())
     p.add_events("day-00.parquet", day_rows(0, range(0, 20)))
     return p
@@ -114,13 +150,11 @@ def project(tmp_path: Path, monkeypatch) -> Project:
 def test_first_run_is_a_full_build_that_records_its_state(project):
     result = project.incremental()
     assert result.increment.mode == "full"
-    assert result.increment.reason == "first run: no earlier state in inc"
+    assert result.increment.reason == f"first run: no earlier state in {project.where}"
     assert set(result.increment.steps) >= {"build", "write"}
-    state = json.loads((project.root / "inc" / STATE_FILE).read_text())
+    state = project.state()
     assert state["format"] == STATE_FORMAT
     assert list(state["inputs"]["events"]["files"]) == [str(project.events / "day-00.parquet")]
-    with duckdb.connect(str(project.root / "inc.duckdb"), read_only=True) as con:
-        assert json.loads(con.sql("select state from _expguard_state").fetchall()[0][0]) == state
     project.assert_same_as_full()
 
 
@@ -167,10 +201,10 @@ def test_a_late_file_for_an_old_day_restates_the_earliest_exposure(project):
     assert result.increment.mode == "incremental"
     assert result.increment.new_files == ["events/day-01-late.parquet"]
     project.assert_same_as_full()
-    deduped = pq.read_table(project.root / "inc" / "int_experiment_exposures_deduped.parquet").to_pylist()
+    deduped = project.rows("int_experiment_exposures_deduped")
     kept = {(r["unit_id"], r["variation_id"]): r for r in deduped if r["experiment_id"] == "exp"}
     assert kept[("u21", "A")]["event_id"] == "e1-21" and kept[("u21", "A")]["exposure_event_count"] == 4
-    validation = pq.read_table(project.root / "inc" / "int_experiment_exposure_validation.parquet").to_pylist()
+    validation = project.rows("int_experiment_exposure_validation")
     assert {r["unit_id"]: r["exposure_status"] for r in validation if r["experiment_id"] == "exp"}["u5"] == \
         "multi_variation_exposure"
 
@@ -201,7 +235,7 @@ def test_new_changed_and_deleted_assignments(project):
     assert inc.new_assignment_rows == 4  # two changed, two new (the deletion is not counted)
     assert inc.restated_units == 5
     project.assert_same_as_full()
-    validation = pq.read_table(project.root / "inc" / "int_experiment_exposure_validation.parquet").to_pylist()
+    validation = project.rows("int_experiment_exposure_validation")
     assert ("exp", "u7") not in {(r["experiment_id"], r["unit_id"]) for r in validation}
 
 
@@ -215,7 +249,7 @@ def test_assignments_and_events_change_together(project):
 
 def test_a_duplicate_assignment_across_batches_stops_the_run_as_a_full_run_does(project):
     project.incremental()
-    before = {p.name: p.read_bytes() for p in (project.root / "inc").iterdir()}
+    before = project.outputs()
     project.set_assignments(base_assignments() + [assignment("u3", "B", ts(days=4))])
     with pytest.raises(ContractError) as incremental_error:
         project.incremental()
@@ -224,7 +258,7 @@ def test_a_duplicate_assignment_across_batches_stops_the_run_as_a_full_run_does(
     assert str(incremental_error.value) == str(full_error.value)
     assert "more than one row for the same (experiment_id, unit_id)" in str(full_error.value)
     # nothing written: the previous outputs and their state are as they were
-    assert {p.name: p.read_bytes() for p in (project.root / "inc").iterdir()} == before
+    assert project.outputs() == before
     # a null id in the new assignments: the same message too
     project.set_assignments(base_assignments() + [assignment("u200", None, ts())])
     with pytest.raises(ContractError) as incremental_error:
@@ -282,9 +316,8 @@ def test_changed_variables_force_a_full_build_only_when_the_updated_models_read_
 
 def test_changed_mapping_models_or_inputs_force_a_full_build(project, monkeypatch):
     project.incremental()
-    config = build_config(events=str(project.events), assignments=str(project.assignments), vars=project.variables,
-                          output={"dir": str(project.root / "inc"), "database": str(project.root / "inc.duckdb")},
-                          events_columns={"unit_id": "coalesce(unit_id, 'anon')"}, incremental=True)
+    config = dataclasses.replace(project.config("inc", True),
+                                 event_mapping=ColumnMapping.for_events({"unit_id": "coalesce(unit_id, 'anon')"}))
     result = run(config)
     assert result.increment.reason == "column mapping changed (events: unit_id: 'unit_id' -> \"coalesce(unit_id, 'anon')\")"
     import expguard.runner.incremental as incremental
@@ -295,10 +328,8 @@ def test_changed_mapping_models_or_inputs_force_a_full_build(project, monkeypatc
     assert project.incremental().increment.reason.startswith("models changed (model hash ")
     (project.root / "other").mkdir()
     shutil.copy(project.events / "day-00.parquet", project.root / "other" / "day-00.parquet")
-    config = build_config(events=str(project.root / "other"), assignments=str(project.assignments),
-                          vars=project.variables, output={"dir": str(project.root / "inc")}, incremental=True)
-    # the database of the earlier runs is not an output of this one: only the folder's state counts
-    assert run(config).increment.reason.startswith("the events input changed: ")
+    config = dataclasses.replace(project.config("inc", True), events=Source(path=str(project.root / "other")))
+    assert run(config).increment.reason == "the events input changed: events -> other"
 
 
 def test_table_inputs_are_rebuilt_in_full(project):

@@ -81,8 +81,17 @@ class Engine(abc.ABC):
     #: zone, as the cast does in a UTC session (see ``inputs.views.to_utc_timestamp``).
     epoch_micros: bool = False
 
+    #: Whether :meth:`database_writer` can update a table in place (:attr:`in_place`).
+    updates_in_place: bool = False
+
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        #: Model name -> how :meth:`database_writer` updates its table in the output database
+        #: instead of replacing it (engines with :attr:`updates_in_place`; an incremental run's
+        #: big models): ``(rows, keys, key)``: the rows of relation ``keys`` (whose columns are
+        #: ``key``) are deleted from the table, then relation ``rows`` is inserted; with ``keys``
+        #: None the rows are appended.
+        self.in_place: dict[str, tuple[str, str | None, tuple[str, ...]]] = {}
         #: Model name -> its never-null columns, written REQUIRED in Parquet (the others
         #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
         #: relation not listed is written as the engine infers.

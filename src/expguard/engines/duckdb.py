@@ -76,6 +76,7 @@ class DuckDBEngine(Engine):
 
     NAME = "duckdb"
     DIALECT = "duckdb"
+    updates_in_place = True
     json_path_lists = True
     epoch_micros = True
 
@@ -275,6 +276,9 @@ class DuckDBEngine(Engine):
                 for name in names:
                     ident = exp.to_identifier(name).sql("duckdb")
                     checkpoint(f"database:{name}")
+                    if name in self.in_place:
+                        self._update_in_place(f"{alias}.main.{ident}", *self.in_place[name])
+                        continue
                     self.con.execute(
                         f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}"
                     )
@@ -288,6 +292,16 @@ class DuckDBEngine(Engine):
             raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
         finally:
             self.con.execute(f"detach {alias}")
+
+    def _update_in_place(self, table: str, rows: str, keys: str | None, key: tuple[str, ...]) -> None:
+        """Delete the rows of ``table`` whose ``key`` is in relation ``keys``, then insert ``rows``
+        (both in memory), inside the open transaction."""
+        if keys is not None:
+            on = " and ".join(f"t.{exp.to_identifier(c).sql('duckdb')} = k.{exp.to_identifier(c).sql('duckdb')}"
+                              for c in key)
+            self.con.execute(f"delete from {table} as t where exists "
+                             f"(select 1 from memory.main.{exp.to_identifier(keys).sql('duckdb')} as k where {on})")
+        self.con.execute(f"insert into {table} by name select * from memory.main.{exp.to_identifier(rows).sql('duckdb')}")
 
     def _write_state(self, schema: str, state: str | None) -> None:
         base.write_state(self.con, schema, state)

@@ -367,14 +367,35 @@ def _count(engine: Engine, sql: str) -> int:
     return int(engine.fetch(_q(sql))[0]["n"])
 
 
+def _append(engine: Engine, name: str, previous: str, new: str, in_place: bool) -> int:
+    """``name`` = the previous rows plus relation ``new``'s; with ``in_place``, a view, and the
+    output database's table is appended to when the outputs are written."""
+    query = _q(f"select * from {previous} union all select * from {new}")
+    if not in_place:
+        return engine.materialize(name, query)
+    engine.create_view(name, query)
+    engine.in_place[name] = (new, None, ())
+    return _count(engine, f"select count(*) as n from {name}")
+
+
 def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
-                  recomputed: exp.Query) -> int:
-    """Materialize ``name`` = the previous rows whose key is not in ``keys``, plus the rows of
-    ``recomputed`` (one query: Spark 4.3 cannot checkpoint a union with a stored aggregate,
-    whose constraints name columns it no longer has: "key not found: <column>#id")."""
+                  recomputed: exp.Query, in_place: bool) -> int:
+    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``.
+
+    Stored as one query (Spark 4.3 cannot checkpoint a union with a stored aggregate, whose
+    constraints name columns it no longer has: "key not found: <column>#id"); with ``in_place``,
+    the recomputed rows are stored, ``name`` is a view, and the output database's table is
+    updated (the keys' rows deleted, the recomputed ones inserted) when the outputs are written.
+    """
     kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
-    fresh = exp.select("*").from_(recomputed.subquery("r"))
-    return engine.materialize(name, exp.union(kept, fresh, distinct=False))
+    if not in_place:
+        fresh = exp.select("*").from_(recomputed.subquery("r"))
+        return engine.materialize(name, exp.union(kept, fresh, distinct=False))
+    stored = f"__expguard_recomputed_{name}"
+    engine.materialize(stored, recomputed)
+    engine.create_view(name, exp.union(kept, exp.select("*").from_(stored), distinct=False))
+    engine.in_place[name] = (stored, keys, key)
+    return _count(engine, f"select count(*) as n from {name}")
 
 
 PREV = "__expguard_prev_"
@@ -386,6 +407,11 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     """Update the three models maintained by key in ``engine``; return their (rows, seconds)."""
     variables = config.variables.as_dict()
     built: dict[str, tuple[int, float]] = {}
+    # A database output alone, on an engine that can: its three big tables are updated in place
+    # (rows appended, touched keys deleted and inserted) in the write's transaction, instead of
+    # being copied and written again. A Parquet folder is written in full files.
+    in_place = engine.updates_in_place and targets.output_dir is None and targets.database is not None
+    engine.in_place.clear()
     for name in MAINTAINED:
         engine.register_source(PREV + name, previous_source(engine, targets, name))
     steps.done("read state")
@@ -403,13 +429,11 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         inputs.build_event_view(engine, config.event_mapping, config.events.describe())
         increment.new_event_rows = _count(engine, f"select count(*) as n from {inputs.RAW_EVENTS}")
         engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
-        rows = engine.materialize(STG_EXPOSURES, _q(f"select * from {PREV}{STG_EXPOSURES} "
-                                                    "union all select * from __expguard_new_stg"))
-        engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
-                                      "where reject_reason is null"))
     else:
-        rows = engine.materialize(STG_EXPOSURES, _q(f"select * from {PREV}{STG_EXPOSURES}"))
-        engine.materialize(keys_d, _q(f"select {', '.join(_DEDUPED_KEY)} from {PREV}{INT_DEDUPED} where false"))
+        engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
+    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", in_place)
+    engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
+                                  "where reject_reason is null"))
     built[STG_EXPOSURES] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": STG_EXPOSURES, "rows": rows, "seconds": built[STG_EXPOSURES][1]})
     steps.done("new events")
@@ -418,14 +442,10 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     started = time.perf_counter()
     progress("model_start", {"name": INT_DEDUPED})
     checkpoint(f"model:{INT_DEDUPED}")
-    touched_d = _count(engine, f"select count(*) as n from {keys_d}")
-    if touched_d:
-        engine.create_view("__expguard_stg_touched", _q(
-            f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
-        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
-                             restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables))
-    else:
-        rows = engine.materialize(INT_DEDUPED, _q(f"select * from {PREV}{INT_DEDUPED}"))
+    engine.create_view("__expguard_stg_touched", _q(
+        f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
+    rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
+                         restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables), in_place)
     built[INT_DEDUPED] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
     steps.done("deduped")
@@ -477,14 +497,14 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         f"select distinct experiment_id, unit_id from (select experiment_id, unit_id from {keys_d} "
         f"union all select experiment_id, unit_id from {keys_a}) as t"))
     increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
+    engine.create_view("__expguard_assignments_touched", _q(
+        f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
+    engine.create_view("__expguard_deduped_touched_units", _q(
+        f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
+    rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
+        INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
+                         INT_DEDUPED: "__expguard_deduped_touched_units"}, variables), in_place)
     if increment.restated_units:
-        engine.create_view("__expguard_assignments_touched", _q(
-            f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
-        engine.create_view("__expguard_deduped_touched_units", _q(
-            f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
-        rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
-            INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
-                             INT_DEDUPED: "__expguard_deduped_touched_units"}, variables))
         # (an assigned unit restated whose validation row is identical is counted as restated)
         increment.restated_cohorts = _count(engine, (
             "select count(*) as n from (select distinct experiment_id, assignment_date from ("
@@ -492,8 +512,6 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             f"inner join {keys_v} as k on {_on('p', 'k', _VALIDATION_KEY)} "
             f"union all select v.experiment_id, v.assignment_date from {INT_VALIDATION} as v "
             f"inner join {keys_v} as k on {_on('v', 'k', _VALIDATION_KEY)}) as c) as d"))
-    else:
-        rows = engine.materialize(INT_VALIDATION, _q(f"select * from {PREV}{INT_VALIDATION}"))
     built[INT_VALIDATION] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_VALIDATION, "rows": rows, "seconds": built[INT_VALIDATION][1]})
     steps.done("validation")
