@@ -434,3 +434,13 @@ def test_spark_batches_late_data_and_assignment_changes(tmp_path, spark):
     assert result.increment.mode == "incremental"
     assert (result.increment.new_assignment_rows, result.increment.new_event_rows) == (2, 27)
     project.assert_same_as_full()
+
+
+def test_a_first_run_stopped_by_a_contract_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    project = Project(tmp_path)
+    project.set_assignments(base_assignments() + [assignment("u1", "B")])
+    project.add_events("day-00.parquet", day_rows(0, range(5)))
+    with pytest.raises(ContractError, match="more than one row for the same"):
+        project.incremental()
+    assert not (tmp_path / "inc").exists() and not (tmp_path / "inc.duckdb").exists()

@@ -536,7 +536,7 @@ def run_incremental(config: RunConfig, progress: Callable[[str, dict], None], lo
     increment = Increment(mode=FULL)
     steps = _Steps(increment)
     # The locks are held from reading the state to publishing: no second run interleaves.
-    with output_locks(config, lock_timeout):
+    with output_locks(config, lock_timeout, create=False):
         previous, why = read_state(targets)
         events, assignments = list_input(config.events), list_input(config.assignments)
         current = fingerprint(config)

@@ -187,9 +187,10 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
 
 
 @contextlib.contextmanager
-def output_locks(config: RunConfig, lock_timeout: float) -> Iterator[None]:
+def output_locks(config: RunConfig, lock_timeout: float, create: bool = True) -> Iterator[None]:
     """Hold the locks of every output target (database, then folder: a fixed order, so that two
-    runs never deadlock), after checking they can be written; recover the folder's leftovers."""
+    runs never deadlock), after checking they can be written (``create``: the folder is created
+    now if missing); recover the folder's leftovers."""
     outputs = config.outputs.resolved()
     output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
@@ -198,7 +199,7 @@ def output_locks(config: RunConfig, lock_timeout: float) -> Iterator[None]:
             check_database_writable(database)
             stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
         if output_dir is not None:
-            check_writable(output_dir)
+            check_writable(output_dir, create=create)
             stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
             recover(output_dir)
         yield
