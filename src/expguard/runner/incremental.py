@@ -37,18 +37,16 @@ import sqlglot
 from sqlglot import exp
 
 from ..core import files
-from ..core.constants import ASSIGNMENTS, FCT_HEALTH, INT_DEDUPED, INT_REJECTIONS_DAILY, INT_VALIDATION, STG_EXPOSURES
+from ..core.constants import ASSIGNMENTS, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
-from ..engines import create_engine
 from ..engines.base import STATE_NAME, Engine
 from ..inputs import contracts
 from ..inputs import views as inputs
 from ..models.compile import rename_inputs
-from ..models.marts.fct_experiment_health import rejected_events
 from ..models.registry import _model_files, load_models
-from ..outputs.publish import STATE_FILE, output_target
+from ..outputs.publish import STATE_FILE
 from ..settings.config import ColumnMapping, RunConfig, Source
 from ..sql.render import bind_variables
 
@@ -101,7 +99,9 @@ class Increment:
         return out
 
 
-class _Steps:
+class Steps:
+    """Seconds per step of an incremental run, into ``increment.steps``."""
+
     def __init__(self, increment: Increment) -> None:
         self.increment = increment
         self.started = time.perf_counter()
@@ -402,7 +402,7 @@ PREV = "__expguard_prev_"
 
 
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
-           events: Listing, assignments: Listing | None, increment: Increment, steps: _Steps,
+           events: Listing, assignments: Listing | None, increment: Increment, steps: Steps,
            progress: Callable[[str, dict], None]) -> dict[str, tuple[int, float]]:
     """Update the three models maintained by key in ``engine``; return their (rows, seconds)."""
     variables = config.variables.as_dict()
@@ -521,56 +521,3 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
     inputs.build_event_view(engine, config.event_mapping, config.events.describe())
     return built
-
-
-def run_incremental(config: RunConfig, progress: Callable[[str, dict], None], lock_timeout: float):
-    """``expguard run --incremental``: see the module's docstring. Returns a RunResult."""
-    from .pipeline import ModelResult, RunResult, build_checked, build_models, output_locks, prepare, write_outputs
-
-    started = time.perf_counter()
-    outputs = config.outputs.resolved()
-    targets = Targets(
-        output_dir=output_target(outputs.output_dir) if outputs.output_dir is not None else None,
-        database=Path(os.path.abspath(outputs.database)) if outputs.database is not None else None,
-    )
-    increment = Increment(mode=FULL)
-    steps = _Steps(increment)
-    # The locks are held from reading the state to publishing: no second run interleaves.
-    with output_locks(config, lock_timeout, create=False):
-        previous, why = read_state(targets)
-        events, assignments = list_input(config.events), list_input(config.assignments)
-        current = fingerprint(config)
-        reason = why if previous is None else full_build_reason(previous, current, events, config)
-        steps.done("read state")
-        engine = create_engine(config.engine)
-        try:
-            progress("prepare", {})
-            if reason is not None:
-                increment.reason = reason
-                listed = dataclasses.replace(
-                    config,
-                    events=events.source(config.events) if events is not None else config.events,
-                    assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
-                )
-                prepare(engine, listed)
-                models = build_checked(engine, listed, progress)
-                steps.done("build")
-            else:
-                increment.mode = INCREMENTAL
-                assert previous is not None and events is not None
-                built = update(engine, config, targets, previous, events, assignments, increment, steps, progress)
-                done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
-                models = build_models(engine, config, progress, done=done)
-                steps.done("downstream models")
-            result = RunResult(models=models)
-            result.health = engine.rows(FCT_HEALTH)
-            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
-            progress("write", {})
-            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout,
-                          state=state_text(current, events, assignments), locked=True)
-            steps.done("write")
-        finally:
-            engine.close()
-    result.increment = increment
-    result.seconds = time.perf_counter() - started
-    return result

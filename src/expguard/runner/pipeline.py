@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +25,10 @@ from ..outputs.publish import (STATE_FILE, check_database_writable, check_writab
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
+from . import incremental
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
-
-    from .incremental import Increment
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
@@ -54,7 +55,7 @@ class RunResult:
     #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
     rejected: "RejectedEvents | None" = None
     #: What an incremental run (``RunConfig.incremental``) did; None for a run without it.
-    increment: "Increment | None" = None
+    increment: "incremental.Increment | None" = None
 
     def rows(self, name: str) -> int:
         return next(m.rows for m in self.models if m.name == name)
@@ -255,8 +256,6 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     outputs as they were.
     """
     if config.incremental:
-        from .incremental import run_incremental
-
         return run_incremental(config, progress, lock_timeout)
     started = time.perf_counter()
     outputs = config.outputs.resolved()
@@ -281,5 +280,57 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:
         engine.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) -> RunResult:
+    """``expguard run --incremental`` (:mod:`expguard.runner.incremental`): update the last run's
+    outputs with what is new, or build in full and say why; write the models and the state."""
+    started = time.perf_counter()
+    outputs = config.outputs.resolved()
+    targets = incremental.Targets(
+        output_dir=output_target(outputs.output_dir) if outputs.output_dir is not None else None,
+        database=Path(os.path.abspath(outputs.database)) if outputs.database is not None else None,
+    )
+    increment = incremental.Increment(mode=incremental.FULL)
+    steps = incremental.Steps(increment)
+    # The locks are held from reading the state to publishing: no second run interleaves.
+    with output_locks(config, lock_timeout, create=False):
+        previous, why = incremental.read_state(targets)
+        events, assignments = incremental.list_input(config.events), incremental.list_input(config.assignments)
+        current = incremental.fingerprint(config)
+        reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
+        steps.done("read state")
+        engine = create_engine(config.engine)
+        try:
+            progress("prepare", {})
+            if reason is not None:
+                increment.reason = reason
+                listed = dataclasses.replace(
+                    config,
+                    events=events.source(config.events) if events is not None else config.events,
+                    assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
+                )
+                prepare(engine, listed)
+                models = build_checked(engine, listed, progress)
+                steps.done("build")
+            else:
+                increment.mode = incremental.INCREMENTAL
+                assert previous is not None and events is not None
+                built = incremental.update(engine, config, targets, previous, events, assignments, increment, steps, progress)
+                done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
+                models = build_models(engine, config, progress, done=done)
+                steps.done("downstream models")
+            result = RunResult(models=models)
+            result.health = engine.rows(FCT_HEALTH)
+            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+            progress("write", {})
+            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout,
+                          state=incremental.state_text(current, events, assignments), locked=True)
+            steps.done("write")
+        finally:
+            engine.close()
+    result.increment = increment
     result.seconds = time.perf_counter() - started
     return result

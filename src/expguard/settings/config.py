@@ -413,8 +413,8 @@ class Source:
     format: str | None = None
     #: An explicit list of the data files to read, listed already (an incremental run reads the
     #: new files of ``path`` only); ``files_base`` is the folder their Hive partitions start at.
-    files: tuple[str, ...] | None = None
-    files_base: str | None = None
+    files: tuple[str, ...] | None = field(default=None, repr=False)
+    files_base: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, text: str, fmt: str | None = None) -> "Source":
