@@ -444,3 +444,41 @@ def test_a_first_run_stopped_by_a_contract_writes_nothing(tmp_path, monkeypatch)
     with pytest.raises(ContractError, match="more than one row for the same"):
         project.incremental()
     assert not (tmp_path / "inc").exists() and not (tmp_path / "inc.duckdb").exists()
+
+
+def _write_text_rows(path: Path, rows: list[dict], fmt: str) -> None:
+    """Event rows as CSV (ISO times, empty for null) or JSON lines."""
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pylist(rows, schema=EVENT_SCHEMA)
+    if fmt == "csv":
+        pacsv.write_csv(table, path)
+    else:
+        with open(path, "w", encoding="utf-8") as handle:
+            for row in rows:
+                row = {k: (v.isoformat() + "Z" if hasattr(v, "isoformat") else v) for k, v in row.items()}
+                handle.write(json.dumps(row) + "\n")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_text_formats_and_a_glob(tmp_path, monkeypatch, fmt):
+    """New CSV or JSON-lines files matched by a glob are read alone, as the full run reads them all."""
+    monkeypatch.chdir(tmp_path)
+    project = Project(tmp_path)
+    project.set_assignments(base_assignments())
+    _write_text_rows(project.events / f"day-00.{fmt}", day_rows(0, range(0, 15)), fmt)
+    glob = str(project.events / f"day-*.{fmt}")
+
+    folder_config = project.config
+
+    def config(out: str, incremental: bool, **variables: Any):
+        return dataclasses.replace(folder_config(out, incremental, **variables), events=Source(path=glob))
+
+    project.config = config  # type: ignore[method-assign]
+    assert project.incremental().increment.mode == "full"
+    _write_text_rows(project.events / f"day-02.{fmt}", day_rows(2, range(5, 25)), fmt)
+    _write_text_rows(project.events / f"day-01.{fmt}", day_rows(1, range(10, 30)) + [exposure(None, ts(days=1))], fmt)
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    assert result.increment.new_files == [f"events/day-01.{fmt}", f"events/day-02.{fmt}"]
+    project.assert_same_as_full()
