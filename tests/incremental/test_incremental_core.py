@@ -27,6 +27,7 @@ from expguard.models.registry import load_models
 from expguard.runner.incremental import STATE_FORMAT
 from expguard.runner.pipeline import run
 from expguard.settings.config import ColumnMapping, Source, build_config
+from engines.conftest import spark  # noqa: F401 - the test run's one local SparkSession (a fixture)
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
 
 AS_OF = "2026-04-01T00:00:00"
