@@ -419,10 +419,12 @@ def test_incremental_in_output_section_and_bad_values(tmp_path):
 
 
 @pytest.mark.spark
-def test_spark_batches_late_data_and_assignment_changes(tmp_path, spark):
-    """On Spark (the previous outputs read back from the Parquet folder): a new file, a late file
-    and changed assignments, each run's outputs equal to a full Spark run on all the data."""
-    project = Project(tmp_path, engine="spark")
+@pytest.mark.parametrize("outputs", ["folder and database", "database"])
+def test_spark_batches_late_data_and_assignment_changes(tmp_path, spark, outputs):
+    """On Spark (the previous outputs read back from the Parquet folder, or from the database):
+    a new file, a late file and changed assignments, the outputs equal to a full Spark run on all
+    the data."""
+    project = Project(tmp_path, engine="spark", outputs=outputs)
     project.set_assignments(base_assignments())
     project.add_events("day-03.parquet", day_rows(3, range(0, 20)))
     assert project.incremental().increment.mode == "full"
