@@ -222,22 +222,27 @@ def test_rejected_and_unusable_rows_in_a_new_file(project):
 
 
 def test_new_changed_and_deleted_assignments(project):
+    project.add_events("unassigned.parquet", day_rows(1, range(50, 53)))  # exposed, not (yet) assigned
     project.incremental()
     rows = base_assignments()
     rows[4] = assignment("u4", "A", ts(days=2))            # changed variation and time
     rows[5] = assignment("u5", "A", ts(days=-3))           # changed time only (another cohort)
     del rows[7]                                            # deleted
-    rows += [assignment("u100", "B", ts(days=2)), assignment("u101", "A", ts(days=0), experiment_id="exp3")]
+    rows += [assignment("u100", "B", ts(days=2)), assignment("u101", "A", ts(days=0), experiment_id="exp3"),
+             assignment("u51", "B", ts(days=1, minutes=30))]  # exposed a day ago: now an assigned unit
     project.set_assignments(rows)
     result = project.incremental()
     inc = result.increment
     assert inc.mode == "incremental"
     assert inc.new_files == ["assignments.parquet"]
-    assert inc.new_assignment_rows == 4  # two changed, two new (the deletion is not counted)
-    assert inc.restated_units == 5
+    assert inc.new_assignment_rows == 5  # two changed, three new (the deletion is not counted)
+    assert inc.restated_units == 6
     project.assert_same_as_full()
-    validation = project.rows("int_experiment_exposure_validation")
-    assert ("exp", "u7") not in {(r["experiment_id"], r["unit_id"]) for r in validation}
+    validation = {(r["experiment_id"], r["unit_id"]): r for r in project.rows("int_experiment_exposure_validation")}
+    assert ("exp", "u7") not in validation
+    # its exposures of an earlier batch (variation A) are judged against its new assignment (B)
+    assert validation[("exp", "u51")]["exposure_status"] == "variation_mismatch"
+
 
 
 def test_assignments_and_events_change_together(project):
