@@ -20,6 +20,12 @@ A run compares the fingerprint and the files with what it finds now:
   the validation model's own SQL; every other model is rebuilt in full from the updated tables
   with its own SQL or Python. One implementation of every model: the incremental steps run the
   same parsed SQL with its input tables swapped for the touched rows (:func:`restricted`).
+
+With a database output alone, on an engine that can (DuckDB), the three big tables are updated in
+place when the outputs are written (rows appended; the touched keys' rows deleted and their
+recomputed rows inserted), in the write's one transaction; otherwise they are written in full.
+The run itself (locks, full build or update, writes) is
+:func:`expguard.runner.pipeline.run_incremental`.
 """
 
 from __future__ import annotations
