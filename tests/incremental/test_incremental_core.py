@@ -490,3 +490,57 @@ def test_text_formats_and_a_glob(tmp_path, monkeypatch, fmt):
     assert result.increment.mode == "incremental"
     assert result.increment.new_files == [f"events/day-01.{fmt}", f"events/day-02.{fmt}"]
     project.assert_same_as_full()
+
+
+def _load(warehouse: Path, rows: list[dict], loaded_at: Any) -> None:
+    """Append event rows to the warehouse table ``events``, stamped ``loaded_at``."""
+    table = pa.Table.from_pylist(rows, schema=EVENT_SCHEMA).append_column(
+        "loaded_at", pa.array([loaded_at] * len(rows), pa.timestamp("us")))
+    with duckdb.connect(str(warehouse)) as con:
+        con.register("batch", table)
+        con.execute("create table if not exists events as select * from batch where false")
+        con.execute("insert into events select * from batch")
+
+
+@pytest.fixture
+def warehouse_project(project: Project) -> tuple[Project, Path]:
+    """The project's events as a table of a DuckDB file, with ``ingested_at`` mapped (a watermark)."""
+    warehouse = project.root / "warehouse.duckdb"
+    _load(warehouse, day_rows(0, range(0, 20)), ts(days=1))
+    table_config = project.config
+
+    def config(out: str, incremental: bool, **variables: Any):
+        return dataclasses.replace(
+            table_config(out, incremental, **variables), events=Source(table="events", database=str(warehouse)),
+            event_mapping=ColumnMapping.for_events({"ingested_at": "loaded_at"}))
+
+    project.config = config  # type: ignore[method-assign]
+    return project, warehouse
+
+
+def test_a_table_with_an_ingestion_watermark_reads_its_new_rows(warehouse_project):
+    project, warehouse = warehouse_project
+    assert project.incremental().increment.reason == f"first run: no earlier state in {project.where}"
+    # a day's load: new events and late events of an earlier day
+    _load(warehouse, day_rows(2, range(10, 30)) + day_rows(0, range(25, 28)), ts(days=3))
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    assert result.increment.new_event_rows == len(day_rows(2, range(10, 30)) + day_rows(0, range(25, 28)))
+    project.assert_same_as_full()
+    assert project.state()["inputs"]["events"]["watermark"] == {"at": "2026-03-04T12:00:00", "rows": 57}
+    assert project.incremental().increment.new_event_rows == 0
+    project.assert_same_as_full()
+
+
+def test_a_table_loaded_behind_its_watermark_is_rebuilt_in_full(warehouse_project):
+    project, warehouse = warehouse_project
+    project.incremental()
+    _load(warehouse, day_rows(1, range(3)), ts(days=0))  # stamped before the watermark
+    result = project.incremental()
+    assert result.increment.reason == ("rows ingested at or before the watermark 2026-03-02T12:00:00 changed "
+                                       "(27 then, 31 now)")
+    project.assert_same_as_full()
+    _load(warehouse, day_rows(2, range(2)), None)
+    assert project.incremental().increment.reason == \
+        "3 events have no ingested_at (the ingestion watermark): the table is rebuilt in full"
+    project.assert_same_as_full()

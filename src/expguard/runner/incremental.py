@@ -43,7 +43,7 @@ import sqlglot
 from sqlglot import exp
 
 from ..core import files
-from ..core.constants import ASSIGNMENTS, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
+from ..core.constants import ASSIGNMENTS, EVENTS, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
@@ -239,9 +239,13 @@ def full_build_reason(previous: dict[str, Any], current: dict[str, Any], events:
             detail = ", ".join(f"{c}: {before.get(c)!r} -> {after.get(c)!r}" for c in columns[:3])
             return f"column mapping changed ({what}{': ' + detail if detail else ''})"
     if events is None:
-        if config.events.table is not None:
+        if config.events.table is not None and not uses_watermark(config):
             return "table inputs are rebuilt in full (no ingestion watermark mapped)"
-        return "remote inputs are rebuilt in full (their files cannot be listed)"
+        if config.events.table is None:
+            return "remote inputs are rebuilt in full (their files cannot be listed)"
+        if not isinstance(previous.get("inputs", {}).get("events", {}).get("watermark"), dict):
+            return "the earlier state has no ingestion watermark"
+        return None  # the watermark is checked against the table (watermark_reason)
     processed = previous.get("inputs", {}).get("events", {}).get("files")
     if not isinstance(processed, dict):
         return "the earlier state lists no event files"
@@ -251,6 +255,38 @@ def full_build_reason(previous: dict[str, Any], current: dict[str, Any], events:
         if list(events.files[path]) != list(stat):
             return f"a processed file changed: {shown(path)}"
     return None
+
+
+def uses_watermark(config: RunConfig) -> bool:
+    """Whether the events are a table with ``ingested_at`` mapped: its new rows are those
+    ingested after the last run's newest ``ingested_at`` (the watermark)."""
+    return config.events.table is not None and "ingested_at" in config.event_mapping.expressions
+
+
+def read_watermark(engine: Engine, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The events view's newest ``ingested_at`` and row counts now (the view must be built):
+    ``at`` (ISO text, None without rows), ``rows``, ``unstamped`` (rows without ``ingested_at``)
+    and, given a previous watermark, ``rows_then``: the rows ingested at or before it now."""
+    found = engine.fetch(_q(f"select max(ingested_at) as at, count(*) as n, count(ingested_at) as stamped from {EVENTS}"))[0]
+    mark = {"at": found["at"].isoformat() if found["at"] is not None else None, "rows": int(found["n"]),
+            "unstamped": int(found["n"]) - int(found["stamped"])}
+    if previous is not None and previous.get("at") is not None:
+        mark["rows_then"] = _count(engine, f"select count(*) as n from {EVENTS} where ingested_at <= {_timestamp(previous['at'])}")
+    return mark
+
+
+def watermark_reason(previous: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why a table's new rows cannot be told by the watermark (one line), or None."""
+    if now["unstamped"]:
+        return f"{now['unstamped']:,} events have no ingested_at (the ingestion watermark): the table is rebuilt in full"
+    if previous.get("at") is not None and now.get("rows_then") != previous["rows"]:
+        return (f"rows ingested at or before the watermark {previous['at']} changed ({previous['rows']:,} then, "
+                f"{now.get('rows_then', 0):,} now)")
+    return None
+
+
+def _timestamp(iso: str) -> str:
+    return exp.cast(exp.Literal.string(iso), "timestamp").sql("duckdb")
 
 
 def _source_text(source: dict[str, Any] | None) -> str:
@@ -340,12 +376,14 @@ def previous_source(engine: Engine, targets: Targets, name: str) -> Source:
     return Source(path=str(targets.output_dir / f"{name}.parquet"))  # type: ignore[operator]
 
 
-def state_text(current: dict[str, Any], events: Listing | None, assignments: Listing | None) -> str:
+def state_text(current: dict[str, Any], events: Listing | None, assignments: Listing | None,
+               watermark: dict[str, Any] | None = None) -> str:
+    marked = None if watermark is None else {"at": watermark["at"], "rows": watermark["rows"]}
     state = {
         "format": STATE_FORMAT,
         "fingerprint": current,
         "inputs": {
-            "events": {"files": events.files if events is not None else None},
+            "events": {"files": events.files if events is not None else None, "watermark": marked},
             "assignments": {"files": assignments.files if assignments is not None else None},
         },
     }
@@ -408,9 +446,14 @@ PREV = "__expguard_prev_"
 
 
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
-           events: Listing, assignments: Listing | None, increment: Increment, steps: Steps,
-           progress: Callable[[str, dict], None]) -> dict[str, tuple[int, float]]:
-    """Update the three models maintained by key in ``engine``; return their (rows, seconds)."""
+           events: Listing | None, assignments: Listing | None, increment: Increment, steps: Steps,
+           progress: Callable[[str, dict], None], watermark: dict[str, Any] | None = None,
+           ) -> dict[str, tuple[int, float]]:
+    """Update the three models maintained by key in ``engine``; return their (rows, seconds).
+
+    ``events`` None: the events are a table with an ingestion watermark, whose events view is
+    built already; its new rows are those ingested after the previous watermark, up to
+    ``watermark`` (the newest ``ingested_at`` now, which the state records)."""
     variables = config.variables.as_dict()
     built: dict[str, tuple[int, float]] = {}
     # A database output alone, on an engine that can: its three big tables are updated in place
@@ -426,17 +469,29 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     started = time.perf_counter()
     progress("model_start", {"name": STG_EXPOSURES})
     checkpoint(f"model:{STG_EXPOSURES}")
-    processed = previous_state["inputs"]["events"]["files"]
-    new_files = [path for path in events.files if path not in processed]
-    increment.new_files += [shown(path) for path in new_files]
     keys_d = "__expguard_keys_deduped"
-    if new_files:
-        engine.register_source(inputs.RAW_EVENTS, events.source(config.events, new_files))
-        inputs.build_event_view(engine, config.event_mapping, config.events.describe())
-        increment.new_event_rows = _count(engine, f"select count(*) as n from {inputs.RAW_EVENTS}")
-        engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
+    if events is None:
+        # a table with a watermark: its rows ingested after the last run's newest ingested_at
+        mark = previous_state["inputs"]["events"]["watermark"]["at"]
+        assert watermark is not None
+        bounds = [f"ingested_at > {_timestamp(mark)}"] if mark is not None else []
+        if watermark["at"] is not None:
+            bounds.append(f"ingested_at <= {_timestamp(watermark['at'])}")  # rows loaded meanwhile: next run
+        where = " where " + " and ".join(bounds) if bounds else " where false"
+        engine.create_view("__expguard_new_events", _q(f"select * from {EVENTS}{where}"))
+        increment.new_event_rows = _count(engine, "select count(*) as n from __expguard_new_events")
+        engine.materialize("__expguard_new_stg", restricted(STG_EXPOSURES, {EVENTS: "__expguard_new_events"}, variables))
     else:
-        engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
+        processed = previous_state["inputs"]["events"]["files"]
+        new_files = [path for path in events.files if path not in processed]
+        increment.new_files += [shown(path) for path in new_files]
+        if new_files:
+            engine.register_source(inputs.RAW_EVENTS, events.source(config.events, new_files))
+            inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+            increment.new_event_rows = _count(engine, f"select count(*) as n from {inputs.RAW_EVENTS}")
+            engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
+        else:
+            engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
     rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", in_place)
     engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
                                   "where reject_reason is null"))
@@ -524,6 +579,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
 
     # 5. the events view over every file, as a full run has it: a model may read it (the health
     #    model looks there for an experiment's missing exposure events; a view, read only then)
-    engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
-    inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+    if events is not None:
+        engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
+        inputs.build_event_view(engine, config.event_mapping, config.events.describe())
     return built

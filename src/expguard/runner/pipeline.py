@@ -305,20 +305,31 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
         engine = create_engine(config.engine)
         try:
             progress("prepare", {})
+            listed = dataclasses.replace(
+                config,
+                events=events.source(config.events) if events is not None else config.events,
+                assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
+            )
+            watermark = None
+            if incremental.uses_watermark(config):
+                # a table with an ingestion watermark: its rows tell what is new
+                prepare(engine, listed)
+                earlier = None if previous is None else previous["inputs"]["events"].get("watermark")
+                watermark = incremental.read_watermark(engine, earlier if reason is None else None)
+                if reason is None:
+                    reason = incremental.watermark_reason(earlier, watermark)
+                steps.done("read state")
             if reason is not None:
                 increment.reason = reason
-                listed = dataclasses.replace(
-                    config,
-                    events=events.source(config.events) if events is not None else config.events,
-                    assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
-                )
-                prepare(engine, listed)
+                if watermark is None:
+                    prepare(engine, listed)
                 models = build_checked(engine, listed, progress)
                 steps.done("build")
             else:
                 increment.mode = incremental.INCREMENTAL
-                assert previous is not None and events is not None
-                built = incremental.update(engine, config, targets, previous, events, assignments, increment, steps, progress)
+                assert previous is not None
+                built = incremental.update(engine, config, targets, previous, events, assignments, increment, steps,
+                                           progress, watermark)
                 done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
                 models = build_models(engine, config, progress, done=done)
                 steps.done("downstream models")
@@ -327,7 +338,7 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
             result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
             progress("write", {})
             write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout,
-                          state=incremental.state_text(current, events, assignments), locked=True)
+                          state=incremental.state_text(current, events, assignments, watermark), locked=True)
             steps.done("write")
         finally:
             engine.close()
