@@ -36,6 +36,7 @@ def run(
     engine: Mapping[str, Any] | None = None,
     lock_timeout: float = 60.0,
     preset: str | None = None,
+    incremental: bool = False,
 ) -> RunResult:
     """Build every model, as ``expguard run`` does, and return what was built.
 
@@ -53,6 +54,9 @@ def run(
         preset: the events are this tracking product's export (``"segment"``, ``"ga4"``...; see
             ``expguard.presets``): its column mapping and exposure event name(s), under
             ``events_columns`` and ``vars``, which win.
+        incremental: read only what is new since the last run into these outputs and update
+            the models (``expguard run --incremental``; docs/incremental.md); the result's
+            ``increment`` tells what was done.
     """
     from .runner.pipeline import run as run_pipeline
 
@@ -65,6 +69,7 @@ def run(
         engine=engine,
         output={"dir": output_dir, "database": database},
         events_preset=preset,
+        incremental=incremental,
     )
     return run_pipeline(config, lock_timeout=lock_timeout)
 

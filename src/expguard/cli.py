@@ -120,10 +120,13 @@ def main() -> None:
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
 @click.option("--fail-on", type=click.Choice(["warn", "fail"]), default=None,
               help="Exit 3 (after writing the outputs) when an experiment's health verdict is this or worse.")
+@click.option("--incremental", is_flag=True, default=None,
+              help="Read only what is new since the last run into these outputs and update the models "
+                   "(the first run is a full build); see docs/incremental.md.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and a failing verdict, on stderr).")
 @handle_errors
 def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_on: str | None, quiet: bool,
-        debug: bool, **options: Any) -> None:
+        debug: bool, incremental: bool | None, **options: Any) -> None:
     """Build the exposure-validation models from an event stream and assignments.
 
     \b
@@ -136,9 +139,12 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_
     """
     from .runner.pipeline import run as run_pipeline
 
-    config = config_from_options(**options, output_dir=output_dir, database=database)
+    config = config_from_options(**options, output_dir=output_dir, database=database, incremental=incremental)
     console = _console(quiet)
     result = run_pipeline(config, progress=progress_printer(console), lock_timeout=lock_timeout)
+    if result.increment is not None:
+        for line in result.increment.lines():
+            console.print(line, markup=False)
     where = [str(p.parent) for p in result.parquet_files[:1]] + ([str(result.database)] if result.database else [])
     console.print(f"[bold]done[/bold] in {result.seconds:.1f} s; wrote {', '.join(where)}")
     from .core.constants import FCT_ALERTS

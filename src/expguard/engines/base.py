@@ -52,6 +52,22 @@ def check_repetition(name: str, written: dict[str, str], required: tuple[str, ..
         )
 
 
+#: The table (in a database output) and the file (``<name>.json`` in a Parquet output folder)
+#: holding an incremental run's state.
+STATE_NAME = "_expguard_state"
+
+
+def write_state(connection: Any, schema: str, state: str | None) -> None:
+    """Write (or, when ``state`` is None, drop) the state table in ``schema`` of an open DuckDB
+    connection, inside the caller's transaction."""
+    table = f"{schema}.{STATE_NAME}"
+    if state is None:
+        connection.execute(f"drop table if exists {table}")
+    else:
+        connection.execute(f"create or replace table {table} (state varchar not null)")
+        connection.execute(f"insert into {table} values (?)", [state])
+
+
 class Engine(abc.ABC):
     """Base class. Subclasses set ``NAME`` and ``DIALECT`` and implement the abstract methods."""
 
@@ -65,8 +81,17 @@ class Engine(abc.ABC):
     #: zone, as the cast does in a UTC session (see ``inputs.views.to_utc_timestamp``).
     epoch_micros: bool = False
 
+    #: Whether :meth:`database_writer` can update a table in place (:attr:`in_place`).
+    updates_in_place: bool = False
+
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
+        #: Model name -> how :meth:`database_writer` updates its table in the output database
+        #: instead of replacing it (engines with :attr:`updates_in_place`; an incremental run's
+        #: big models): ``(rows, keys, key)``: the rows of relation ``keys`` (whose columns are
+        #: ``key``) are deleted from the table, then relation ``rows`` is inserted; with ``keys``
+        #: None the rows are appended.
+        self.in_place: dict[str, tuple[str, str | None, tuple[str, ...]]] = {}
         #: Model name -> its never-null columns, written REQUIRED in Parquet (the others
         #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
         #: relation not listed is written as the engine infers.
@@ -127,12 +152,14 @@ class Engine(abc.ABC):
         """Write relation ``name`` to one Parquet file at ``path`` (the caller makes it atomic)."""
 
     @contextlib.contextmanager
-    def database_writer(self, names: list[str], path: Path) -> Iterator[None]:
+    def database_writer(self, names: list[str], path: Path, state: str | None = None) -> Iterator[None]:
         """Replace tables ``names`` in the DuckDB file ``path`` in one transaction.
 
         The tables are written on entry and committed when the block exits without error, so
         the caller can commit other outputs at the same point. The default reads each model as
-        Arrow; the DuckDB engine overrides it to copy table to table.
+        Arrow; the DuckDB engine overrides it to copy table to table. ``state`` (an incremental
+        run's JSON state) is written as the one-row table ``_expguard_state`` in the same
+        transaction; without it that table is dropped (a full run leaves no stale state).
         """
         import duckdb
 
@@ -147,6 +174,7 @@ class Engine(abc.ABC):
                         "as select * from __expguard_model"
                     )
                     target.unregister("__expguard_model")
+                write_state(target, "main", state)
                 yield
             except BaseException:
                 target.execute("rollback")

@@ -76,6 +76,7 @@ class DuckDBEngine(Engine):
 
     NAME = "duckdb"
     DIALECT = "duckdb"
+    updates_in_place = True
     json_path_lists = True
     epoch_micros = True
 
@@ -140,6 +141,10 @@ class DuckDBEngine(Engine):
             return exp.select("*").from_(table)
         path = str(source.path)
         fmt = source.resolved_format()
+        if source.files is not None:
+            # an explicit list of files, listed already (an incremental run's new files)
+            query = sqlglot.parse_one(_READERS[str(fmt)], read="duckdb")
+            return bind_variables(query, {"path": list(source.files), "hive": source.files_base is not None})
         if files.is_remote(path):
             return bind_variables(sqlglot.parse_one(_READERS[fmt], read="duckdb"), {"path": path, "hive": False})
         found = files.list_files(path, fmt)
@@ -268,12 +273,16 @@ class DuckDBEngine(Engine):
             base.check_repetition(name, dict(written), required)
 
     @contextlib.contextmanager
-    def database_writer(self, names: list[str], path: Path) -> Iterator[None]:
+    def database_writer(self, names: list[str], path: Path, state: str | None = None) -> Iterator[None]:
         # One transaction in the target file, committed when the block exits cleanly: a run
         # killed before COMMIT leaves the previous tables as they were (DuckDB never replays an
         # uncommitted transaction), and the file's other tables are left alone.
         alias = "expguard_out"
         target = exp.Literal.string(str(path)).sql("duckdb")
+        attached = self._attached.pop(str(Path(path).resolve()), None)
+        if attached is not None:
+            # read earlier (an incremental run's previous outputs, copied already): attached read-only
+            self.con.execute(f"detach {exp.to_identifier(attached).sql('duckdb')}")
         try:
             self.con.execute(f"attach {target} as {alias}")
         except duckdb.Error as error:
@@ -284,9 +293,13 @@ class DuckDBEngine(Engine):
                 for name in names:
                     ident = exp.to_identifier(name).sql("duckdb")
                     checkpoint(f"database:{name}")
+                    if name in self.in_place:
+                        self._update_in_place(f"{alias}.main.{ident}", *self.in_place[name])
+                        continue
                     self.con.execute(
                         f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}"
                     )
+                self._write_state(f"{alias}.main", state)
                 yield
             except BaseException:
                 self.con.execute("rollback")
@@ -296,6 +309,19 @@ class DuckDBEngine(Engine):
             raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
         finally:
             self.con.execute(f"detach {alias}")
+
+    def _update_in_place(self, table: str, rows: str, keys: str | None, key: tuple[str, ...]) -> None:
+        """Delete the rows of ``table`` whose ``key`` is in relation ``keys``, then insert ``rows``
+        (both in memory), inside the open transaction."""
+        if keys is not None:
+            on = " and ".join(f"t.{exp.to_identifier(c).sql('duckdb')} = k.{exp.to_identifier(c).sql('duckdb')}"
+                              for c in key)
+            self.con.execute(f"delete from {table} as t where exists "
+                             f"(select 1 from memory.main.{exp.to_identifier(keys).sql('duckdb')} as k where {on})")
+        self.con.execute(f"insert into {table} by name select * from memory.main.{exp.to_identifier(rows).sql('duckdb')}")
+
+    def _write_state(self, schema: str, state: str | None) -> None:
+        base.write_state(self.con, schema, state)
 
     def close(self) -> None:
         try:

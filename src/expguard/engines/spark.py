@@ -314,6 +314,11 @@ class SparkEngine(Engine):
         """The files to read (as DuckDB reads them, see files.py), and the folder Hive
         partitions start at (Spark's ``basePath``), for a folder or a glob."""
         path = str(source.path)
+        if source.files is not None:
+            # an explicit list of files, listed already (an incremental run's new files)
+            base = source.files_base
+            return (["file://" + os.path.abspath(p) for p in source.files],
+                    None if base is None else "file://" + os.path.abspath(base))
         if files.is_remote(path):
             return [path], None
         found = files.list_files(path, source.resolved_format())

@@ -53,6 +53,8 @@ STAGING, COMMITTED, VERSION, LINK, OLD = "staging", "committed", "v", "link", "o
 #: What earlier versions of expguard kept inside ``DIR``: never carried into a new set.
 LEGACY_NAMES = (".expguard.lock",)
 LEGACY_PREFIX = ".expguard-staging-"
+#: An incremental run's state in the output folder (docs/incremental.md), published with the models.
+STATE_FILE = "_expguard_state.json"
 
 # renameat2's flag, and the syscall's number where glibc has no wrapper (glibc < 2.28).
 _RENAME_EXCHANGE = 2
@@ -280,12 +282,15 @@ def _own_link_of(link: Path, target: Path) -> bool:
     return pointed.startswith(f".{target.name}.expguard-{VERSION}-") and (target.parent / pointed).is_dir()
 
 
-def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None], workers: int = 1) -> Path:
+def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None], workers: int = 1,
+                  extra: dict[str, str] | None = None) -> Path:
     """Write ``<name>.parquet`` for each name into a new staging folder beside ``output_dir``.
 
     With ``workers`` > 1 that many files are written at once (an engine whose single-file
     writes use one core each: Spark); the folder is complete only when every write succeeded,
-    and is removed when any failed.
+    and is removed when any failed. ``extra`` maps file names to text written beside the
+    models (an incremental run's state, :data:`STATE_FILE`); the state of an earlier run is
+    never carried into a new set.
     """
     output_dir = Path(output_dir)
     check_writable(output_dir)
@@ -321,7 +326,12 @@ def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path
                     concurrent.futures.wait(pending)
                 for future in pending:
                     future.result()  # the first failure, in model order
-        _carry(output_dir, staging, {f"{name}.parquet" for name in names})
+        for file_name, text in (extra or {}).items():
+            with open(staging / file_name, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        _carry(output_dir, staging, {f"{name}.parquet" for name in names} | {STATE_FILE})
         _fsync_dir(staging)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)

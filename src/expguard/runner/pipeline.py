@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,11 +20,12 @@ from ..core.constants import FCT_HEALTH, INT_REJECTIONS_DAILY, INT_VALIDATION
 from ..engines import create_engine
 from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
-from ..outputs.publish import (check_database_writable, check_writable, commit, discard, exclusive_lock, lock_path,
-                               output_target, publish, recover, stage_parquet)
+from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
+                               lock_path, output_target, publish, recover, stage_parquet)
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
+from . import incremental
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -51,6 +54,8 @@ class RunResult:
     health: list[dict] = field(default_factory=list)
     #: Exposure events in all, rejected, and the rejections by reason (most frequent first).
     rejected: "RejectedEvents | None" = None
+    #: What an incremental run (``RunConfig.incremental``) did; None for a run without it.
+    increment: "incremental.Increment | None" = None
 
     def rows(self, name: str) -> int:
         return next(m.rows for m in self.models if m.name == name)
@@ -124,9 +129,11 @@ def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
             pool.shutdown(wait=True)
 
 
-def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
+                 done: "dict[str, ModelResult] | None" = None) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
-    model's rows are stored with ``engine.register_rows``."""
+    model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
+    engine already (an incremental run's updated ones) and are not built again."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
@@ -134,6 +141,9 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     # handed to the engine, which knows nothing of the models.
     engine.not_null = {name: model.not_null for name, model in models.items()}
     for model in models.values():
+        if done and model.name in done:
+            results.append(done[model.name])
+            continue
         progress("model_start", {"name": model.name})
         started = time.perf_counter()
         checkpoint(f"model:{model.name}")
@@ -177,7 +187,27 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
         return {name: engine.to_arrow(name) for name in names}
 
 
-def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float) -> None:
+@contextlib.contextmanager
+def output_locks(config: RunConfig, lock_timeout: float, create: bool = True) -> Iterator[None]:
+    """Hold the locks of every output target (database, then folder: a fixed order, so that two
+    runs never deadlock), after checking they can be written (``create``: the folder is created
+    now if missing); recover the folder's leftovers."""
+    outputs = config.outputs.resolved()
+    output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
+    database = Path(outputs.database) if outputs.database is not None else None
+    with contextlib.ExitStack() as stack:
+        if database is not None:
+            check_database_writable(database)
+            stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
+        if output_dir is not None:
+            check_writable(output_dir, create=create)
+            stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
+            recover(output_dir)
+        yield
+
+
+def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float,
+                  *, state: str | None = None, locked: bool = False) -> None:
     """Write every model to every output target, all or nothing.
 
     Each target is written aside first (Parquet files in a staging folder beside the output
@@ -185,26 +215,25 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
     point (the staging folder renamed to its committed name), the database COMMIT, and the
     publication (the output folder exchanged with the committed one). A failure or kill before
     the commit point leaves every target as it was (see :mod:`expguard.outputs`).
+
+    ``state`` (an incremental run's JSON state) is written with the models, in the same
+    transaction and the same published folder; without it an earlier state is removed.
+    ``locked``: the caller holds :func:`output_locks` already.
     """
     outputs = config.outputs.resolved()
     output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
     with contextlib.ExitStack() as stack:
-        # Locks in a fixed order (database, then folder), so that two runs never deadlock.
-        if database is not None:
-            check_database_writable(database)
-            stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
-        if output_dir is not None:
-            check_writable(output_dir)
-            stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
-            recover(output_dir)
+        if not locked:
+            stack.enter_context(output_locks(config, lock_timeout))
         staging = None
         try:
             with contextlib.ExitStack() as transaction:
                 if database is not None:
-                    transaction.enter_context(engine.database_writer(names, database))
+                    transaction.enter_context(engine.database_writer(names, database, state))
                 if output_dir is not None:
-                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers)
+                    extra = {STATE_FILE: state} if state is not None else None
+                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers, extra)
                     staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
@@ -226,6 +255,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     Nothing is written unless every model was built: a failure at any step leaves the previous
     outputs as they were.
     """
+    if config.incremental:
+        return run_incremental(config, progress, lock_timeout)
     started = time.perf_counter()
     outputs = config.outputs.resolved()
     if outputs.database is not None:
@@ -249,5 +280,68 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
     finally:
         engine.close()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) -> RunResult:
+    """``expguard run --incremental`` (:mod:`expguard.runner.incremental`): update the last run's
+    outputs with what is new, or build in full and say why; write the models and the state."""
+    started = time.perf_counter()
+    outputs = config.outputs.resolved()
+    targets = incremental.Targets(
+        output_dir=output_target(outputs.output_dir) if outputs.output_dir is not None else None,
+        database=Path(os.path.abspath(outputs.database)) if outputs.database is not None else None,
+    )
+    increment = incremental.Increment(mode=incremental.FULL)
+    steps = incremental.Steps(increment)
+    # The locks are held from reading the state to publishing: no second run interleaves.
+    with output_locks(config, lock_timeout, create=False):
+        previous, why = incremental.read_state(targets)
+        events, assignments = incremental.list_input(config.events), incremental.list_input(config.assignments)
+        current = incremental.fingerprint(config)
+        reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
+        steps.done("read state")
+        engine = create_engine(config.engine)
+        try:
+            progress("prepare", {})
+            listed = dataclasses.replace(
+                config,
+                events=events.source(config.events) if events is not None else config.events,
+                assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
+            )
+            watermark = None
+            if incremental.uses_watermark(config):
+                # a table with an ingestion watermark: its rows tell what is new
+                prepare(engine, listed)
+                earlier = None if previous is None else previous["inputs"]["events"].get("watermark")
+                watermark = incremental.read_watermark(engine, earlier if reason is None else None)
+                if reason is None:
+                    reason = incremental.watermark_reason(earlier, watermark)
+                steps.done("read state")
+            if reason is not None:
+                increment.reason = reason
+                if watermark is None:
+                    prepare(engine, listed)
+                models = build_checked(engine, listed, progress)
+                steps.done("build")
+            else:
+                increment.mode = incremental.INCREMENTAL
+                assert previous is not None
+                built = incremental.update(engine, config, targets, previous, events, assignments, increment, steps,
+                                           progress, watermark)
+                done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
+                models = build_models(engine, config, progress, done=done)
+                steps.done("downstream models")
+            result = RunResult(models=models)
+            result.health = engine.rows(FCT_HEALTH)
+            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+            progress("write", {})
+            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout,
+                          state=incremental.state_text(current, events, assignments, watermark), locked=True)
+            steps.done("write")
+        finally:
+            engine.close()
+    result.increment = increment
     result.seconds = time.perf_counter() - started
     return result

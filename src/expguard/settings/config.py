@@ -411,6 +411,10 @@ class Source:
     table: str | None = None
     database: str | None = None
     format: str | None = None
+    #: An explicit list of the data files to read, listed already (an incremental run reads the
+    #: new files of ``path`` only); ``files_base`` is the folder their Hive partitions start at.
+    files: tuple[str, ...] | None = field(default=None, repr=False)
+    files_base: str | None = field(default=None, repr=False)
 
     @classmethod
     def parse(cls, text: str, fmt: str | None = None) -> "Source":
@@ -557,9 +561,17 @@ class RunConfig:
     variables: Variables = field(default_factory=Variables)
     engine: EngineSettings = field(default_factory=EngineSettings)
     outputs: Outputs = field(default_factory=Outputs)
+    #: Read only what is new since the last run and update the models (docs/incremental.md).
+    incremental: bool = False
 
 
-_TOP_KEYS = {"events", "assignments", "vars", "engine", "output"}
+_TOP_KEYS = {"events", "assignments", "vars", "engine", "output", "incremental"}
+
+
+def _incremental_flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def load_project(path: str | Path) -> dict[str, Any]:
@@ -616,12 +628,21 @@ def load_project(path: str | Path) -> dict[str, Any]:
         if unknown:
             raise ConfigError(f"unknown key {unknown[0]!r} in [engine]; known: {', '.join(sorted(allowed))}")
         result["engine"] = engine
+    if "incremental" in data:
+        result["incremental"] = _incremental_flag(data["incremental"], "incremental")
     if "output" in data:
         output = data["output"]
+        if not isinstance(output, dict):
+            raise ConfigError("[output] must be a table with database, dir or incremental")
+        output = dict(output)
+        if "incremental" in output:
+            if "incremental" in result:
+                raise ConfigError("incremental is given both at the top of the project file and in [output]; keep one")
+            result["incremental"] = _incremental_flag(output.pop("incremental"), "[output] incremental")
         allowed = {"database", "dir"}
         unknown = sorted(set(output) - allowed)
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r} in [output]; known: database, dir")
+            raise ConfigError(f"unknown key {unknown[0]!r} in [output]; known: database, dir, incremental")
         for key in allowed & set(output):
             if not Path(output[key]).is_absolute():
                 output[key] = str(base / output[key])
@@ -639,6 +660,7 @@ def build_config(
     engine: Mapping[str, Any] | None = None,
     output: Mapping[str, Any] | None = None,
     events_preset: str | None = None,
+    incremental: bool = False,
 ) -> RunConfig:
     """Validate loose values (from TOML, the CLI or the Python API) into a :class:`RunConfig`.
 
@@ -660,6 +682,7 @@ def build_config(
         variables=preset_variables(events_preset, vars),
         engine=EngineSettings(**(engine or {})),
         outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
+        incremental=_incremental_flag(incremental, "incremental"),
     )
 
 
@@ -693,6 +716,7 @@ def config_from_options(
     spark_remote: str | None = None,
     events_preset: str | None = None,
     as_of: str | None = None,
+    incremental: bool | None = None,
 ):
     """Merge the project file (if any, default ./expguard.toml) with the command-line options, which win."""
     settings: dict[str, Any] = {}
@@ -726,4 +750,6 @@ def config_from_options(
     if output_dir is not None or database is not None:
         output = {"dir": output_dir, "database": database}
     settings["output"] = output
+    if incremental:
+        settings["incremental"] = True
     return build_config(**settings)

@@ -1,0 +1,585 @@
+"""Incremental runs: read only what is new since the last run, update the models, and give
+outputs identical (same rows, same types) to a full run on all the data.
+
+The previous run's outputs are the state of the models; a small JSON *state* beside them (the
+file ``_expguard_state.json`` in the output folder, the one-row table ``_expguard_state`` in
+the output database, each written with the models, atomically) records what they were built
+from: a fingerprint of everything that shapes the models (expguard's version, the models'
+text, the variables they read, the inputs and their column mappings) and the input files read
+(path, size, modification time). docs/incremental.md tells the whole story.
+
+A run compares the fingerprint and the files with what it finds now:
+
+- anything in the fingerprint changed, a processed event file changed or is gone, the event
+  input is a table (no ingestion watermark), or there is no earlier state: a full build, and
+  the one-line reason;
+- else the new event files are read alone, their staging rows appended
+  (``stg_experiment_exposures``); the deduped keys they touch are recomputed with the deduped
+  model's own SQL over those keys' staging rows; the assignment keys touched (by those deduped
+  keys, and by assignments added, changed or deleted since the last run) are recomputed with
+  the validation model's own SQL; every other model is rebuilt in full from the updated tables
+  with its own SQL or Python. One implementation of every model: the incremental steps run the
+  same parsed SQL with its input tables swapped for the touched rows (:func:`restricted`).
+
+With a database output alone, on an engine that can (DuckDB), the three big tables are updated in
+place when the outputs are written (rows appended; the touched keys' rows deleted and their
+recomputed rows inserted), in the write's one transaction; otherwise they are written in full.
+The run itself (locks, full build or update, writes) is
+:func:`expguard.runner.pipeline.run_incremental`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import sqlglot
+from sqlglot import exp
+
+from ..core import files
+from ..core.constants import ASSIGNMENTS, EVENTS, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
+from ..core.errors import InputError
+from ..core.faults import checkpoint
+from ..core.version import __version__
+from ..engines.base import STATE_NAME, Engine
+from ..inputs import contracts
+from ..inputs import views as inputs
+from ..models.compile import rename_inputs
+from ..models.registry import _model_files, load_models
+from ..outputs.publish import STATE_FILE
+from ..settings.config import ColumnMapping, RunConfig, Source
+from ..sql.render import bind_variables
+
+#: The state's layout; a state of another format forces a full build.
+STATE_FORMAT = 1
+#: The models an incremental run updates by key; every other model is rebuilt in full.
+MAINTAINED = (STG_EXPOSURES, INT_DEDUPED, INT_VALIDATION)
+FULL, INCREMENTAL = "full", "incremental"
+
+_DEDUPED_KEY = ("experiment_id", "unit_id", "variation_id")
+_VALIDATION_KEY = ("experiment_id", "unit_id")
+
+
+@dataclass
+class Increment:
+    """What an incremental run (``--incremental``) did: a full build (and why) or an update."""
+
+    #: "full" or "incremental".
+    mode: str
+    #: Why a full build (one line); None for an incremental update.
+    reason: str | None = None
+    #: The input files read as new: event files, and assignment files new or changed.
+    new_files: list[str] = field(default_factory=list)
+    #: Rows of the new event files (every event, exposure or not).
+    new_event_rows: int = 0
+    #: Assignments added or changed since the last run (deleted ones not counted).
+    new_assignment_rows: int = 0
+    #: Assigned units (experiment_id, unit_id) whose validation row was recomputed or removed.
+    restated_units: int = 0
+    #: Cohorts (experiment_id, assignment_date) those units belonged to, before or after.
+    restated_cohorts: int = 0
+    #: Seconds per step, in the order they ran.
+    steps: dict[str, float] = field(default_factory=dict)
+
+    def lines(self) -> list[str]:
+        """The block a run prints."""
+        if self.mode == FULL:
+            out = [f"incremental run: full build ({self.reason})"]
+        elif not self.new_files and not self.new_assignment_rows and not self.restated_units:
+            out = ["incremental run: nothing new since the last run"]
+        else:
+            out = ["incremental run: updated the last run's outputs"]
+        if self.new_files:
+            shown = ", ".join(self.new_files[:5]) + (f", ... ({len(self.new_files)} in all)" if len(self.new_files) > 5 else "")
+            out.append(f"  new files: {shown}")
+        if self.mode == INCREMENTAL:
+            out.append(f"  new: {self.new_event_rows:,} event rows, {self.new_assignment_rows:,} assignments added or changed")
+            out.append(f"  restated: {self.restated_units:,} assigned units in {self.restated_cohorts:,} cohorts")
+        out.append("  steps: " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in self.steps.items()))
+        return out
+
+
+class Steps:
+    """Seconds per step of an incremental run, into ``increment.steps``."""
+
+    def __init__(self, increment: Increment) -> None:
+        self.increment = increment
+        self.started = time.perf_counter()
+
+    def done(self, name: str) -> None:
+        now = time.perf_counter()
+        self.increment.steps[name] = self.increment.steps.get(name, 0.0) + now - self.started
+        self.started = now
+
+
+# -- fingerprint and listing -------------------------------------------------------------------
+
+def models_hash() -> str:
+    """A hash of every model file's text (SQL and Python)."""
+    digest = hashlib.sha256()
+    for layer, name, item in _model_files():
+        digest.update(f"{layer}/{name}\0".encode())
+        digest.update(item.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def maintained_variables(config: RunConfig) -> dict[str, Any]:
+    """The variables the models updated by key read (the others shape only models rebuilt in
+    full every run, so a change of theirs needs no full build)."""
+    models = load_models()
+    names: set[str] = set()
+    for name in MAINTAINED:
+        names |= {node.name for node in models[name].parse().find_all(exp.Placeholder)}
+    values = config.variables.as_dict()
+    return {name: list(v) if isinstance(v := values[name], tuple) else v for name in sorted(names)}
+
+
+def _mapping_print(mapping: ColumnMapping) -> dict[str, Any]:
+    return {
+        "columns": dict(sorted(mapping.expressions.items())),
+        "preset": mapping.preset,
+        "from_properties": sorted(mapping.from_properties),
+        "alternatives": {k: list(v) for k, v in sorted(mapping.alternatives.items())},
+    }
+
+
+def _abs(path: str | None) -> str | None:
+    return None if path is None or files.is_remote(path) else os.path.abspath(path)
+
+
+def _source_print(source: Source) -> dict[str, Any]:
+    return {"path": _abs(source.path), "table": source.table, "database": _abs(source.database), "format": source.format}
+
+
+def fingerprint(config: RunConfig) -> dict[str, Any]:
+    """Everything that, changed, makes the previous outputs unusable as a start: engine-independent."""
+    return {
+        "expguard": __version__,
+        "models": models_hash(),
+        "variables": maintained_variables(config),
+        "events": {"source": _source_print(config.events), "mapping": _mapping_print(config.event_mapping)},
+        "assignments": {"source": _source_print(config.assignments),
+                        "mapping": _mapping_print(config.assignment_mapping)},
+    }
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The data files of a path input now: absolute path -> [size, mtime_ns]."""
+
+    files: dict[str, list[int]]
+    format: str
+    base: str | None
+
+    def source(self, source: Source, only: list[str] | None = None) -> Source:
+        """``source`` over exactly these files (or ``only`` those of them)."""
+        chosen = tuple(only if only is not None else self.files)
+        return dataclasses.replace(source, format=self.format, files=chosen,
+                                   files_base=None if self.base is None else os.path.abspath(self.base))
+
+
+def list_input(source: Source) -> Listing | None:
+    """The files of a local path input (the engines' own listing, core/files.py); None for a
+    table or a remote path."""
+    if source.path is None or files.is_remote(source.path):
+        return None
+    found = files.list_files(source.path, source.resolved_format())
+    listed: dict[str, list[int]] = {}
+    for path in found.files:
+        try:
+            status = os.stat(path)
+        except OSError as error:
+            raise InputError(f"cannot read {path!r}: {error.strerror}") from None
+        listed[os.path.abspath(path)] = [status.st_size, status.st_mtime_ns]
+    return Listing(files=listed, format=found.format, base=found.base)
+
+
+def shown(path: str) -> str:
+    """A path as a message shows it: relative to the current folder when under it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if relative.startswith(os.pardir) else relative
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, (int, float)) or isinstance(value, bool) else str(value)
+
+
+def full_build_reason(previous: dict[str, Any], current: dict[str, Any], events: Listing | None,
+                      config: RunConfig) -> str | None:
+    """Why the previous state cannot be updated (one line), or None when it can."""
+    if previous.get("format") != STATE_FORMAT:
+        return f"state format changed ({previous.get('format')} -> {STATE_FORMAT})"
+    was, now = previous.get("fingerprint", {}), current
+    if was.get("expguard") != now["expguard"]:
+        return f"models changed (expguard {was.get('expguard')} -> {now['expguard']})"
+    if was.get("models") != now["models"]:
+        return f"models changed (model hash {str(was.get('models'))[:12]} -> {now['models'][:12]})"
+    if was.get("variables") != now["variables"]:
+        old = was.get("variables") or {}
+        changed = [f"{name} {_value(old.get(name))} -> {_value(value)}"
+                   for name, value in now["variables"].items() if old.get(name) != value]
+        return "variables changed: " + ", ".join(changed)
+    for what in ("events", "assignments"):
+        old, new = was.get(what, {}), now[what]
+        if old.get("source") != new["source"]:
+            return f"the {what} input changed: {_source_text(old.get('source'))} -> {_source_text(new['source'])}"
+        if old.get("mapping") != new["mapping"]:
+            before, after = old.get("mapping", {}).get("columns", {}), new["mapping"]["columns"]
+            columns = sorted(c for c in set(before) | set(after) if before.get(c) != after.get(c))
+            detail = ", ".join(f"{c}: {before.get(c)!r} -> {after.get(c)!r}" for c in columns[:3])
+            return f"column mapping changed ({what}{': ' + detail if detail else ''})"
+    if events is None:
+        if config.events.table is not None and not uses_watermark(config):
+            return "table inputs are rebuilt in full (no ingestion watermark mapped)"
+        if config.events.table is None:
+            return "remote inputs are rebuilt in full (their files cannot be listed)"
+        if not isinstance(previous.get("inputs", {}).get("events", {}).get("watermark"), dict):
+            return "the earlier state has no ingestion watermark"
+        return None  # the watermark is checked against the table (watermark_reason)
+    processed = previous.get("inputs", {}).get("events", {}).get("files")
+    if not isinstance(processed, dict):
+        return "the earlier state lists no event files"
+    for path, stat in sorted(processed.items()):
+        if path not in events.files:
+            return f"a processed file is gone: {shown(path)}"
+        if list(events.files[path]) != list(stat):
+            return f"a processed file changed: {shown(path)}"
+    return None
+
+
+def uses_watermark(config: RunConfig) -> bool:
+    """Whether the events are a table with ``ingested_at`` mapped: its new rows are those
+    ingested after the last run's newest ``ingested_at`` (the watermark)."""
+    return config.events.table is not None and "ingested_at" in config.event_mapping.expressions
+
+
+def read_watermark(engine: Engine, previous: dict[str, Any] | None) -> dict[str, Any]:
+    """The events view's newest ``ingested_at`` and row counts now (the view must be built):
+    ``at`` (ISO text, None without rows), ``rows``, ``unstamped`` (rows without ``ingested_at``)
+    and, given a previous watermark, ``rows_then``: the rows ingested at or before it now."""
+    found = engine.fetch(_q(f"select max(ingested_at) as at, count(*) as n, count(ingested_at) as stamped from {EVENTS}"))[0]
+    mark = {"at": found["at"].isoformat() if found["at"] is not None else None, "rows": int(found["n"]),
+            "unstamped": int(found["n"]) - int(found["stamped"])}
+    if previous is not None and previous.get("at") is not None:
+        mark["rows_then"] = _count(engine, f"select count(*) as n from {EVENTS} where ingested_at <= {_timestamp(previous['at'])}")
+    return mark
+
+
+def watermark_reason(previous: dict[str, Any], now: dict[str, Any]) -> str | None:
+    """Why a table's new rows cannot be told by the watermark (one line), or None."""
+    if now["unstamped"]:
+        return f"{now['unstamped']:,} events have no ingested_at (the ingestion watermark): the table is rebuilt in full"
+    if previous.get("at") is not None and now.get("rows_then") != previous["rows"]:
+        return (f"rows ingested at or before the watermark {previous['at']} changed ({previous['rows']:,} then, "
+                f"{now.get('rows_then', 0):,} now)")
+    return None
+
+
+def _timestamp(iso: str) -> str:
+    return exp.cast(exp.Literal.string(iso), "timestamp").sql("duckdb")
+
+
+def _source_text(source: dict[str, Any] | None) -> str:
+    if not source:
+        return "none"
+    if source.get("table"):
+        return f"{source.get('database')}::{source['table']}" if source.get("database") else str(source["table"])
+    return shown(str(source.get("path")))
+
+
+# -- the state in the outputs -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Targets:
+    output_dir: Path | None
+    database: Path | None
+
+    @property
+    def where(self) -> str:
+        return " and ".join(shown(str(p)) for p in (self.output_dir, self.database) if p is not None)
+
+
+def read_state(targets: Targets) -> tuple[dict[str, Any] | None, str]:
+    """The previous run's state, or None and why there is none (the start of a full build's reason)."""
+    found: list[tuple[str, str | None]] = []
+    if targets.output_dir is not None:
+        path = targets.output_dir / STATE_FILE
+        found.append((shown(str(targets.output_dir)), path.read_text(encoding="utf-8") if path.is_file() else None))
+    if targets.database is not None:
+        found.append((shown(str(targets.database)), _database_state(targets.database)))
+    missing = [where for where, text in found if text is None]
+    if missing:
+        return None, f"first run: no earlier state in {missing[0]}"
+    texts = {text for _, text in found}
+    if len(texts) > 1:
+        return None, f"the states in {found[0][0]} and {found[1][0]} differ (an earlier run wrote one of them)"
+    try:
+        state = json.loads(texts.pop())  # type: ignore[arg-type]
+    except ValueError:
+        return None, f"the earlier state in {found[0][0]} is unreadable"
+    if not isinstance(state, dict):
+        return None, f"the earlier state in {found[0][0]} is unreadable"
+    missing_outputs = _missing_outputs(targets)
+    if missing_outputs:
+        return None, f"an earlier output is missing: {missing_outputs}"
+    return state, ""
+
+
+def _database_state(database: Path) -> str | None:
+    if not database.is_file():
+        return None
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as con:
+        tables = {row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        if STATE_NAME not in tables:
+            return None
+        rows = con.execute(f"select state from main.{STATE_NAME}").fetchall()
+    return rows[0][0] if len(rows) == 1 else None
+
+
+def _missing_outputs(targets: Targets) -> str | None:
+    if targets.output_dir is not None:
+        for name in MAINTAINED:
+            path = targets.output_dir / f"{name}.parquet"
+            if not path.is_file():
+                return shown(str(path))
+    if targets.database is not None:
+        import duckdb
+
+        with duckdb.connect(str(targets.database), read_only=True) as con:
+            tables = {row[0] for row in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
+        for name in MAINTAINED:
+            if name not in tables:
+                return f"{shown(str(targets.database))} table {name}"
+    return None
+
+
+def previous_source(engine: Engine, targets: Targets, name: str) -> Source:
+    """Where the previous output ``name`` is read: the database on DuckDB when there is one,
+    else the Parquet folder (Spark reads the folder when there is one)."""
+    use_database = targets.database is not None and (targets.output_dir is None or engine.NAME == "duckdb")
+    if use_database:
+        return Source(table=name, database=str(targets.database))
+    return Source(path=str(targets.output_dir / f"{name}.parquet"))  # type: ignore[operator]
+
+
+def state_text(current: dict[str, Any], events: Listing | None, assignments: Listing | None,
+               watermark: dict[str, Any] | None = None) -> str:
+    marked = None if watermark is None else {"at": watermark["at"], "rows": watermark["rows"]}
+    state = {
+        "format": STATE_FORMAT,
+        "fingerprint": current,
+        "inputs": {
+            "events": {"files": events.files if events is not None else None, "watermark": marked},
+            "assignments": {"files": assignments.files if assignments is not None else None},
+        },
+    }
+    return json.dumps(state, sort_keys=True, separators=(",", ":"))
+
+
+# -- the incremental update -------------------------------------------------------------------
+
+def _q(sql: str) -> exp.Query:
+    return sqlglot.parse_one(sql, read="duckdb")  # type: ignore[return-value]
+
+
+def _on(left: str, right: str, key: tuple[str, ...]) -> str:
+    return " and ".join(f"{left}.{c} = {right}.{c}" for c in key)
+
+
+def restricted(model: str, tables: dict[str, str], variables: dict[str, Any]) -> exp.Query:
+    """Model ``model``'s own SQL, variables bound, with the tables it reads swapped for others
+    (relations holding the touched rows only): the same logic, on fewer rows."""
+    tree = bind_variables(load_models()[model].parse(), variables)
+    return rename_inputs(tree, tables, "duckdb")  # type: ignore[return-value]
+
+
+def _count(engine: Engine, sql: str) -> int:
+    return int(engine.fetch(_q(sql))[0]["n"])
+
+
+def _append(engine: Engine, name: str, previous: str, new: str, in_place: bool) -> int:
+    """``name`` = the previous rows plus relation ``new``'s; with ``in_place``, a view, and the
+    output database's table is appended to when the outputs are written."""
+    query = _q(f"select * from {previous} union all select * from {new}")
+    if not in_place:
+        return engine.materialize(name, query)
+    engine.create_view(name, query)
+    engine.in_place[name] = (new, None, ())
+    return _count(engine, f"select count(*) as n from {name}")
+
+
+def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
+                  recomputed: exp.Query, in_place: bool) -> int:
+    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``.
+
+    Stored as one query (Spark 4.3 cannot checkpoint a union with a stored aggregate, whose
+    constraints name columns it no longer has: "key not found: <column>#id"); with ``in_place``,
+    the recomputed rows are stored, ``name`` is a view, and the output database's table is
+    updated (the keys' rows deleted, the recomputed ones inserted) when the outputs are written.
+    """
+    kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
+    if not in_place:
+        fresh = exp.select("*").from_(recomputed.subquery("r"))
+        return engine.materialize(name, exp.union(kept, fresh, distinct=False))
+    stored = f"__expguard_recomputed_{name}"
+    engine.materialize(stored, recomputed)
+    engine.create_view(name, exp.union(kept, exp.select("*").from_(stored), distinct=False))
+    engine.in_place[name] = (stored, keys, key)
+    return _count(engine, f"select count(*) as n from {name}")
+
+
+PREV = "__expguard_prev_"
+
+
+def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
+           events: Listing | None, assignments: Listing | None, increment: Increment, steps: Steps,
+           progress: Callable[[str, dict], None], watermark: dict[str, Any] | None = None,
+           ) -> dict[str, tuple[int, float]]:
+    """Update the three models maintained by key in ``engine``; return their (rows, seconds).
+
+    ``events`` None: the events are a table with an ingestion watermark, whose events view is
+    built already; its new rows are those ingested after the previous watermark, up to
+    ``watermark`` (the newest ``ingested_at`` now, which the state records)."""
+    variables = config.variables.as_dict()
+    built: dict[str, tuple[int, float]] = {}
+    # A database output alone, on an engine that can: its three big tables are updated in place
+    # (rows appended, touched keys deleted and inserted) in the write's transaction, instead of
+    # being copied and written again. A Parquet folder is written in full files.
+    in_place = engine.updates_in_place and targets.output_dir is None and targets.database is not None
+    engine.in_place.clear()
+    for name in MAINTAINED:
+        engine.register_source(PREV + name, previous_source(engine, targets, name))
+    steps.done("read state")
+
+    # 1. staging: the previous rows and the new files' rows
+    started = time.perf_counter()
+    progress("model_start", {"name": STG_EXPOSURES})
+    checkpoint(f"model:{STG_EXPOSURES}")
+    keys_d = "__expguard_keys_deduped"
+    if events is None:
+        # a table with a watermark: its rows ingested after the last run's newest ingested_at
+        mark = previous_state["inputs"]["events"]["watermark"]["at"]
+        assert watermark is not None
+        bounds = [f"ingested_at > {_timestamp(mark)}"] if mark is not None else []
+        if watermark["at"] is not None:
+            bounds.append(f"ingested_at <= {_timestamp(watermark['at'])}")  # rows loaded meanwhile: next run
+        where = " where " + " and ".join(bounds) if bounds else " where false"
+        engine.create_view("__expguard_new_events", _q(f"select * from {EVENTS}{where}"))
+        increment.new_event_rows = _count(engine, "select count(*) as n from __expguard_new_events")
+        engine.materialize("__expguard_new_stg", restricted(STG_EXPOSURES, {EVENTS: "__expguard_new_events"}, variables))
+    else:
+        processed = previous_state["inputs"]["events"]["files"]
+        new_files = [path for path in events.files if path not in processed]
+        increment.new_files += [shown(path) for path in new_files]
+        if new_files:
+            engine.register_source(inputs.RAW_EVENTS, events.source(config.events, new_files))
+            inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+            increment.new_event_rows = _count(engine, f"select count(*) as n from {inputs.RAW_EVENTS}")
+            engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
+        else:
+            engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
+    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", in_place)
+    engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
+                                  "where reject_reason is null"))
+    built[STG_EXPOSURES] = (rows, time.perf_counter() - started)
+    progress("model_done", {"name": STG_EXPOSURES, "rows": rows, "seconds": built[STG_EXPOSURES][1]})
+    steps.done("new events")
+
+    # 2. deduped: the touched keys recomputed from all their staging rows
+    started = time.perf_counter()
+    progress("model_start", {"name": INT_DEDUPED})
+    checkpoint(f"model:{INT_DEDUPED}")
+    engine.create_view("__expguard_stg_touched", _q(
+        f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
+    rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
+                         restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables), in_place)
+    built[INT_DEDUPED] = (rows, time.perf_counter() - started)
+    progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
+    steps.done("deduped")
+
+    # 3. assignments: changed files (or a table) -> the whole assignment view, checked, diffed
+    #    against the previous validation's assignment columns
+    started = time.perf_counter()
+    processed_a = previous_state["inputs"]["assignments"]["files"]
+    keys_a = "__expguard_keys_assignments"
+    assignment_rows = "__expguard_assignments"
+    if assignments is None or assignments.files != processed_a:
+        if assignments is not None:
+            increment.new_files += [shown(p) for p, s in assignments.files.items()
+                                    if p not in (processed_a or {}) or processed_a[p] != s]
+            source = assignments.source(config.assignments)
+        else:
+            source = config.assignments
+        engine.register_source(inputs.RAW_ASSIGNMENTS, source)
+        inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
+        # the contracts of a full run, on the whole assignment view, with the same messages
+        contracts.check_assignments(engine, contracts.ROW_CHECKS)
+        contracts.check_unique_pairs(engine)
+        engine.materialize(keys_a, _q(
+            "select coalesce(c.experiment_id, p.experiment_id) as experiment_id, "
+            "coalesce(c.unit_id, p.unit_id) as unit_id, c.experiment_id is null as deleted "
+            f"from {ASSIGNMENTS} as c full outer join {PREV}{INT_VALIDATION} as p "
+            f"on {_on('c', 'p', _VALIDATION_KEY)} "
+            "where c.experiment_id is null or p.experiment_id is null "
+            "or c.variation_id is distinct from p.assigned_variation_id or c.assigned_at is distinct from p.assigned_at"))
+        increment.new_assignment_rows = _count(engine, f"select count(*) as n from {keys_a} where not deleted")
+        engine.create_view(assignment_rows, _q(f"select * from {ASSIGNMENTS}"))
+    else:
+        engine.materialize(keys_a, _q(f"select experiment_id, unit_id, false as deleted from {PREV}{INT_VALIDATION} "
+                                      "where false"))
+        # unchanged: the previous validation holds every assignment's columns, as the view gives
+        # them (one row per assignment); the models read them under the view's name
+        engine.create_view(ASSIGNMENTS, _q(
+            "select experiment_id, unit_id, assigned_variation_id as variation_id, assigned_at, "
+            f"cast(null as varchar) as assigned_at_raw from {PREV}{INT_VALIDATION}"))
+        engine.create_view(assignment_rows, _q(f"select * from {ASSIGNMENTS}"))
+    steps.done("assignments")
+
+    # 4. validation: the touched assignment keys recomputed
+    started = time.perf_counter()
+    progress("model_start", {"name": INT_VALIDATION})
+    checkpoint(f"model:{INT_VALIDATION}")
+    keys_v = "__expguard_keys_validation"
+    engine.materialize(keys_v, _q(
+        f"select distinct experiment_id, unit_id from (select experiment_id, unit_id from {keys_d} "
+        f"union all select experiment_id, unit_id from {keys_a}) as t"))
+    increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
+    engine.create_view("__expguard_assignments_touched", _q(
+        f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
+    engine.create_view("__expguard_deduped_touched_units", _q(
+        f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
+    rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
+        INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
+                         INT_DEDUPED: "__expguard_deduped_touched_units"}, variables), in_place)
+    if increment.restated_units:
+        # (an assigned unit restated whose validation row is identical is counted as restated)
+        increment.restated_cohorts = _count(engine, (
+            "select count(*) as n from (select distinct experiment_id, assignment_date from ("
+            f"select p.experiment_id, p.assignment_date from {PREV}{INT_VALIDATION} as p "
+            f"inner join {keys_v} as k on {_on('p', 'k', _VALIDATION_KEY)} "
+            f"union all select v.experiment_id, v.assignment_date from {INT_VALIDATION} as v "
+            f"inner join {keys_v} as k on {_on('v', 'k', _VALIDATION_KEY)}) as c) as d"))
+    built[INT_VALIDATION] = (rows, time.perf_counter() - started)
+    progress("model_done", {"name": INT_VALIDATION, "rows": rows, "seconds": built[INT_VALIDATION][1]})
+    steps.done("validation")
+
+    # 5. the events view over every file, as a full run has it: a model may read it (the health
+    #    model looks there for an experiment's missing exposure events; a view, read only then)
+    if events is not None:
+        engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
+        inputs.build_event_view(engine, config.event_mapping, config.events.describe())
+    return built
