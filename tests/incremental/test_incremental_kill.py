@@ -1,0 +1,157 @@
+"""Kill incremental runs (issue #16): the previous outputs and the state survive intact.
+
+A daily pipeline: events and assignments land as one file per day in two folders. The first
+``--incremental`` run builds days 1..N-1 in full and records its state; the next one adds day N and
+a late slice of day N-2. Killed at every point of its write path (a real SIGKILL of a real
+process), it leaves the output folder (the state file included) and the database (the state table
+included) byte for byte as they were; the run after that does the work, and its outputs equal one
+full run over all the files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from expguard.apps.demo.generator import generate
+from expguard.models.registry import load_models
+
+from reliability.test_faults import beside, listing, snapshot, sorted_table
+
+MODELS = list(load_models())
+WRITE_POINTS = [f"parquet:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["commit"]
+AS_OF = "2026-06-01T00:00:00"
+
+
+def by_day(table: pa.Table, column: str) -> dict[dt.date, pa.Table]:
+    days = pc.cast(table[column], pa.date32())
+    return {day: table.filter(pc.equal(days, pa.scalar(day, pa.date32())))
+            for day in sorted(d for d in set(days.to_pylist()) if d is not None)}
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory):
+    """Day files of a generated dataset: everything but the last day and a late slice of day N-2
+    (``first``), then the rest (``later``)."""
+    data = generate(20_000, seed=11)
+    root = tmp_path_factory.mktemp("daily")
+    events_days, assignment_days = by_day(data.events, "event_ts"), by_day(data.assignments, "assigned_at")
+    undated = data.events.filter(pc.is_null(data.events["event_ts"]))
+    days = sorted(events_days)
+    last, late_day = days[-1], days[-3]
+    first, later = {}, {}
+    for day, table in events_days.items():
+        name = f"events/day-{day}.parquet"
+        if day == last:
+            later[name] = table
+        elif day == late_day:
+            cut = table.num_rows * 9 // 10
+            first[name], later[f"events/day-{day}-late.parquet"] = table.slice(0, cut), table.slice(cut)
+        else:
+            first[name] = table
+    first["events/undated.parquet"] = undated
+    for day, table in assignment_days.items():
+        (later if day == last else first)[f"assignments/day-{day}.parquet"] = table
+    return root, first, later
+
+
+def land(root: Path, files: dict[str, pa.Table]) -> None:
+    for name, table in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, path)
+
+
+def expguard_run(root: Path, out: Path, db: Path, *extra: str, kill_at: str | None = None, wait: bool = True):
+    env = {k: v for k, v in os.environ.items() if k not in ("EXPGUARD_KILL_AT", "EXPGUARD_NO_EXCHANGE")}
+    if kill_at:
+        env["EXPGUARD_KILL_AT"] = kill_at
+    command = [sys.executable, "-m", "expguard.cli", "run", "--events", str(root / "events"), "--assignments",
+               str(root / "assignments"), "--output-dir", str(out), "--database", str(db), "--quiet",
+               "--as-of", AS_OF, *extra]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:
+        return process
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stdout, stderr
+
+
+def model_rows(out: Path) -> dict[str, list]:
+    return {m: sorted_table(out / f"{m}.parquet").to_pylist() for m in MODELS}
+
+
+@pytest.mark.slow
+def test_killed_incremental_runs_leave_outputs_and_state_intact(daily, tmp_path):
+    source, first, later = daily
+    root = tmp_path / "data"
+    land(root, first)
+    out, db = tmp_path / "out", tmp_path / "models.duckdb"
+    code, _, stderr = expguard_run(root, out, db, "--incremental")
+    assert code == 0, stderr
+    before = snapshot(out, db)
+    assert "_expguard_state.json" in before["listing"], "the first incremental run recorded no state"
+    assert "db:_expguard_state" in before, "the database holds no state table"
+    land(root, later)
+    for point in WRITE_POINTS:
+        code, _, stderr = expguard_run(root, out, db, "--incremental", kill_at=point)
+        assert code == -9, f"{point}: the run was not killed (exit {code}): {stderr}"
+        assert snapshot(out, db) == before, f"killed at {point}, the previous outputs or state changed"
+    code, _, stderr = expguard_run(root, out, db, "--incremental")
+    assert code == 0, stderr
+    assert beside(out) == []
+    full = tmp_path / "full"
+    code, _, stderr = expguard_run(root, full, tmp_path / "full.duckdb")
+    assert code == 0, stderr
+    assert model_rows(out) == model_rows(full), "after the kills, the incremental outputs differ from a full run"
+
+
+@pytest.mark.slow
+def test_incremental_run_killed_at_random_moments(daily, tmp_path):
+    source, first, later = daily
+    root = tmp_path / "data"
+    land(root, first)
+    out, db = tmp_path / "out", tmp_path / "models.duckdb"
+    assert expguard_run(root, out, db, "--incremental")[0] == 0
+    before = listing(out)
+    land(root, later)
+    full = tmp_path / "full"
+    assert expguard_run(root, full, tmp_path / "full.duckdb")[0] == 0
+    expected = model_rows(full)
+    started = time.monotonic()
+    probe = tmp_path / "probe"
+    # how long an incremental run over the new day takes (on a copy of the state)
+    land(tmp_path / "probe-data", first)
+    assert expguard_run(tmp_path / "probe-data", probe, tmp_path / "probe.duckdb", "--incremental")[0] == 0
+    land(tmp_path / "probe-data", later)
+    started = time.monotonic()
+    assert expguard_run(tmp_path / "probe-data", probe, tmp_path / "probe.duckdb", "--incremental")[0] == 0
+    duration = time.monotonic() - started
+    untouched = 0
+    for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
+        process = expguard_run(root, out, db, "--incremental", wait=False)
+        time.sleep(fraction * duration)
+        process.kill()
+        process.communicate()
+        if process.returncode != -9:
+            # it finished first: the folder is now the complete incremental result
+            assert model_rows(out) == expected
+            break
+        if listing(out) == before:
+            untouched += 1
+        else:
+            # killed after its publication: the folder is the run's complete result
+            assert model_rows(out) == expected, f"killed at {fraction:.0%}, the folder is no run's set"
+            before = listing(out)
+    assert untouched >= 2, "too few kills came before the publication to test anything"
+    assert expguard_run(root, out, db, "--incremental")[0] == 0
+    assert beside(out) == []
+    assert model_rows(out) == expected
