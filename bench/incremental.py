@@ -49,7 +49,6 @@ import check  # noqa: E402
 import generate  # noqa: E402
 from run import machine, measure  # noqa: E402
 
-AS_OF = "2026-12-31T00:00:00"
 
 
 def split_by_day(scale: str, data: Path, work: Path) -> Path:
@@ -117,9 +116,16 @@ def land(days_dir: Path, inputs: Path, day_index: int) -> None:
             os.link(path, link)
 
 
-def command(inputs: Path, out: Path, outputs: str, engine: str, incremental: bool) -> list[str]:
+def as_of(days_dir: Path) -> str:
+    """The freshness reference time of every run: the day after the workload's last day (fixed,
+    so that the incremental and the full runs' health rows compare equal)."""
+    last = dt.date.fromisoformat(json.loads((days_dir / "done.json").read_text())["days"][-1])
+    return f"{last + dt.timedelta(days=1)}T00:00:00"
+
+
+def command(inputs: Path, out: Path, outputs: str, engine: str, incremental: bool, stamp: str) -> list[str]:
     cmd = ["expguard", "run", "-q", "--events", str(inputs / "events"), "--assignments", str(inputs / "assignments"),
-           "--as-of", AS_OF, "--engine", engine]
+           "--as-of", stamp, "--engine", engine]
     if outputs in ("dir", "both"):
         cmd += ["--output-dir", str(out)]
     if outputs in ("db", "both"):
@@ -168,22 +174,23 @@ def equal_or_stop(full: Path, inc: Path, outputs: str, scratch: Path) -> str:
 
 def day_sixty(days_dir: Path, work: Path, outputs: str, engine: str, rounds: int) -> list[dict]:
     n = len(json.loads((days_dir / "done.json").read_text())["days"])
+    stamp = as_of(days_dir)
     rows = []
     for round_ in range(rounds):
         inputs, inc, full = work / "inputs", work / "out-incremental", work / "out-full"
         shutil.rmtree(inputs, ignore_errors=True)
         reset(inc, full)
         land(days_dir, inputs, n - 1)
-        first = timed(command(inputs, inc, outputs, engine, True), f"round {round_ + 1}: incremental first run, days 1-{n - 1} (full build)")
+        first = timed(command(inputs, inc, outputs, engine, True, stamp), f"round {round_ + 1}: incremental first run, days 1-{n - 1} (full build)")
         land(days_dir, inputs, n)
         # the two timed runs of a round alternate their order, as bench/run.py rotates peers
         order = ("incremental", "full") if round_ % 2 == 0 else ("full", "incremental")
         got = {}
         for kind in order:
             if kind == "incremental":
-                got[kind] = timed(command(inputs, inc, outputs, engine, True), f"round {round_ + 1}: incremental, day {n} + late slice of day {n - 2}")
+                got[kind] = timed(command(inputs, inc, outputs, engine, True, stamp), f"round {round_ + 1}: incremental, day {n} + late slice of day {n - 2}")
             else:
-                got[kind] = timed(command(inputs, full, outputs, engine, False), f"round {round_ + 1}: full rebuild, days 1-{n}")
+                got[kind] = timed(command(inputs, full, outputs, engine, False, stamp), f"round {round_ + 1}: full rebuild, days 1-{n}")
         check_text = equal_or_stop(full, inc, outputs, work)
         rows.append({"round": round_ + 1, "first": first, "incremental": got["incremental"], "full": got["full"],
                      "check": check_text})
@@ -192,15 +199,16 @@ def day_sixty(days_dir: Path, work: Path, outputs: str, engine: str, rounds: int
 
 def replay(days_dir: Path, work: Path, outputs: str, engine: str) -> dict:
     n = len(json.loads((days_dir / "done.json").read_text())["days"])
+    stamp = as_of(days_dir)
     inputs, inc, full = work / "inputs", work / "out-incremental", work / "out-full"
     shutil.rmtree(inputs, ignore_errors=True)
     reset(inc, full)
     days = []
     for day in range(1, n + 1):
         land(days_dir, inputs, day)
-        a = timed(command(inputs, inc, outputs, engine, True), f"day {day}: incremental")
+        a = timed(command(inputs, inc, outputs, engine, True, stamp), f"day {day}: incremental")
         reset(full)
-        b = timed(command(inputs, full, outputs, engine, False), f"day {day}: full rebuild")
+        b = timed(command(inputs, full, outputs, engine, False, stamp), f"day {day}: full rebuild")
         days.append({"day": day, "incremental": a, "full": b})
     return {"days": days, "check": equal_or_stop(full, inc, outputs, work)}
 

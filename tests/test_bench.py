@@ -46,3 +46,19 @@ def test_the_benchmark_runs_on_s_and_the_hand_written_job_equals_expguard(tmp_pa
     text = (results / "latest.md").read_text()
     assert "During the runs the rest of the machine used" in text and "Load average (1 min)" in text
     assert "| S | duckdb-sql |" in text and "| M | duckdb-sql | 3.7" in text
+
+
+def test_the_incremental_benchmark_runs_on_s_and_its_outputs_equal_a_full_rebuild(tmp_path):
+    """bench/incremental.py (issue #16) on S: the day split, the day-60 runs with a database output,
+    and its check that the incremental outputs equal the full rebuild's, every model."""
+    results = tmp_path / "results"
+    command = [sys.executable, str(BENCH / "incremental.py"), "--scale", "S", "--rounds", "1", "--outputs", "db",
+               "--data-dir", str(tmp_path / "data"), "--work-dir", str(tmp_path / "work"),
+               "--results-dir", str(results)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = (results / "incremental-S-duckdb-db.md").read_text()
+    assert "equal (11 models)" in text, text
+    split = json.loads((tmp_path / "work" / "S-days" / "done.json").read_text())
+    assert len(split["days"]) == 60 and split["late_day"] == split["days"][-3]
+    assert any((tmp_path / "work" / "S-days" / "events").glob(f"{split['late_day']}-c*-late.parquet"))
