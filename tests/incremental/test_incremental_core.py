@@ -27,7 +27,6 @@ from expguard.models.registry import load_models
 from expguard.runner.incremental import STATE_FORMAT
 from expguard.runner.pipeline import run
 from expguard.settings.config import ColumnMapping, Source, build_config
-from engines.conftest import spark  # noqa: F401 - the test run's one local SparkSession (a fixture)
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
 
 AS_OF = "2026-04-01T00:00:00"
@@ -425,7 +424,7 @@ def test_incremental_in_output_section_and_bad_values(tmp_path):
 
 @pytest.mark.spark
 @pytest.mark.parametrize("outputs", ["folder and database", "database"])
-def test_spark_batches_late_data_and_assignment_changes(tmp_path, spark, outputs):
+def test_spark_batches_late_data_and_assignment_changes(tmp_path, outputs):
     """On Spark (the previous outputs read back from the Parquet folder, or from the database):
     a new file, a late file and changed assignments, the outputs equal to a full Spark run on all
     the data."""

@@ -511,13 +511,42 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
     steps.done("deduped")
 
-    # 3. assignments: changed files (or a table) -> the whole assignment view, checked, diffed
-    #    against the previous validation's assignment columns
+    # 3. assignments: only files added -> their rows, checked with the earlier rows of their keys;
+    #    a processed file changed or gone (or a table) -> the whole assignment view, checked,
+    #    diffed against the previous validation's assignment columns
     started = time.perf_counter()
     processed_a = previous_state["inputs"]["assignments"]["files"]
     keys_a = "__expguard_keys_assignments"
     assignment_rows = "__expguard_assignments"
-    if assignments is None or assignments.files != processed_a:
+    earlier_columns = ("select experiment_id, unit_id, assigned_variation_id as variation_id, assigned_at, "
+                       f"cast(null as varchar) as assigned_at_raw from {PREV}{INT_VALIDATION}")
+    only_added = (assignments is not None and isinstance(processed_a, dict) and assignments.files != processed_a
+                  and all(assignments.files.get(path) == list(stat) for path, stat in processed_a.items()))
+    if only_added:
+        # Only new files (every processed one is there, unchanged): the new rows are those files'
+        # rows; the earlier ones are the previous validation's assignment columns, which passed
+        # the contracts. The row checks run on the new rows alone and the uniqueness check on the
+        # new rows with the earlier rows of their keys: the same violations, counts and examples
+        # as on the whole table, without reading the earlier files again.
+        added = [path for path in assignments.files if path not in processed_a]
+        increment.new_files += [shown(path) for path in added]
+        engine.register_source(inputs.RAW_ASSIGNMENTS, assignments.source(config.assignments, added))
+        inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
+        new_rows = "__expguard_new_assignments"
+        engine.materialize(new_rows, _q(
+            "select experiment_id, unit_id, variation_id, assigned_at, cast(assigned_at_raw as varchar) as assigned_at_raw "
+            f"from {ASSIGNMENTS}"))
+        engine.create_view(ASSIGNMENTS, _q(f"select * from {new_rows}"))
+        contracts.check_assignments(engine, contracts.ROW_CHECKS)
+        engine.create_view(ASSIGNMENTS, _q(
+            f"select e.* from ({earlier_columns}) as e where exists (select 1 from {new_rows} as n "
+            f"where {_on('e', 'n', _VALIDATION_KEY)}) union all select * from {new_rows}"))
+        contracts.check_unique_pairs(engine)
+        engine.materialize(keys_a, _q(f"select distinct experiment_id, unit_id, false as deleted from {new_rows}"))
+        increment.new_assignment_rows = _count(engine, f"select count(*) as n from {new_rows}")
+        engine.create_view(ASSIGNMENTS, _q(f"{earlier_columns} union all select * from {new_rows}"))
+        engine.create_view(assignment_rows, _q(f"select * from {ASSIGNMENTS}"))
+    elif assignments is None or assignments.files != processed_a:
         if assignments is not None:
             increment.new_files += [shown(p) for p, s in assignments.files.items()
                                     if p not in (processed_a or {}) or processed_a[p] != s]
@@ -543,9 +572,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
                                       "where false"))
         # unchanged: the previous validation holds every assignment's columns, as the view gives
         # them (one row per assignment); the models read them under the view's name
-        engine.create_view(ASSIGNMENTS, _q(
-            "select experiment_id, unit_id, assigned_variation_id as variation_id, assigned_at, "
-            f"cast(null as varchar) as assigned_at_raw from {PREV}{INT_VALIDATION}"))
+        engine.create_view(ASSIGNMENTS, _q(earlier_columns))
         engine.create_view(assignment_rows, _q(f"select * from {ASSIGNMENTS}"))
     steps.done("assignments")
 
