@@ -39,11 +39,10 @@ def by_day(table: pa.Table, column: str) -> dict[dt.date, pa.Table]:
 
 
 @pytest.fixture(scope="module")
-def daily(tmp_path_factory):
+def daily():
     """Day files of a generated dataset: everything but the last day and a late slice of day N-2
     (``first``), then the rest (``later``)."""
     data = generate(20_000, seed=11)
-    root = tmp_path_factory.mktemp("daily")
     events_days, assignment_days = by_day(data.events, "event_ts"), by_day(data.assignments, "assigned_at")
     undated = data.events.filter(pc.is_null(data.events["event_ts"]))
     days = sorted(events_days)
@@ -61,7 +60,7 @@ def daily(tmp_path_factory):
     first["events/undated.parquet"] = undated
     for day, table in assignment_days.items():
         (later if day == last else first)[f"assignments/day-{day}.parquet"] = table
-    return root, first, later
+    return first, later
 
 
 def land(root: Path, files: dict[str, pa.Table]) -> None:
@@ -89,18 +88,24 @@ def model_rows(out: Path) -> dict[str, list]:
     return {m: sorted_table(out / f"{m}.parquet").to_pylist() for m in MODELS}
 
 
-@pytest.mark.slow
-def test_killed_incremental_runs_leave_outputs_and_state_intact(daily, tmp_path):
-    source, first, later = daily
-    root = tmp_path / "data"
+def day_n_pending(daily, folder: Path) -> tuple[Path, Path, Path]:
+    """In ``folder``: days 1..N-1 landed and built by a first incremental run (its state
+    recorded), then day N and the late slice landed; return the data, output folder and database."""
+    first, later = daily
+    root, out, db = folder / "data", folder / "out", folder / "models.duckdb"
     land(root, first)
-    out, db = tmp_path / "out", tmp_path / "models.duckdb"
     code, _, stderr = expguard_run(root, out, db, "--incremental")
     assert code == 0, stderr
+    land(root, later)
+    return root, out, db
+
+
+@pytest.mark.slow
+def test_killed_incremental_runs_leave_outputs_and_state_intact(daily, tmp_path):
+    root, out, db = day_n_pending(daily, tmp_path)
     before = snapshot(out, db)
     assert "_expguard_state.json" in before["listing"], "the first incremental run recorded no state"
     assert "db:_expguard_state" in before, "the database holds no state table"
-    land(root, later)
     for point in WRITE_POINTS:
         code, _, stderr = expguard_run(root, out, db, "--incremental", kill_at=point)
         assert code == -9, f"{point}: the run was not killed (exit {code}): {stderr}"
@@ -116,24 +121,15 @@ def test_killed_incremental_runs_leave_outputs_and_state_intact(daily, tmp_path)
 
 @pytest.mark.slow
 def test_incremental_run_killed_at_random_moments(daily, tmp_path):
-    source, first, later = daily
-    root = tmp_path / "data"
-    land(root, first)
-    out, db = tmp_path / "out", tmp_path / "models.duckdb"
-    assert expguard_run(root, out, db, "--incremental")[0] == 0
+    root, out, db = day_n_pending(daily, tmp_path / "killed")
     before = listing(out)
-    land(root, later)
     full = tmp_path / "full"
     assert expguard_run(root, full, tmp_path / "full.duckdb")[0] == 0
     expected = model_rows(full)
+    # how long the incremental run over the new day takes (the same run, in a folder of its own)
+    probe = day_n_pending(daily, tmp_path / "probe")
     started = time.monotonic()
-    probe = tmp_path / "probe"
-    # how long an incremental run over the new day takes (on a copy of the state)
-    land(tmp_path / "probe-data", first)
-    assert expguard_run(tmp_path / "probe-data", probe, tmp_path / "probe.duckdb", "--incremental")[0] == 0
-    land(tmp_path / "probe-data", later)
-    started = time.monotonic()
-    assert expguard_run(tmp_path / "probe-data", probe, tmp_path / "probe.duckdb", "--incremental")[0] == 0
+    assert expguard_run(*probe, "--incremental")[0] == 0
     duration = time.monotonic() - started
     untouched = 0
     for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
