@@ -34,15 +34,21 @@ def examples(count: int) -> int:
     return min(count, settings.default.max_examples)
 
 
-def table_rows(path: Path) -> tuple[pa.Schema, list[tuple]]:
-    """A model file's schema and its rows in a canonical order (row order is not part of the contract)."""
-    table = pq.read_table(path)
+def table_rows(path: Path | pa.Table) -> tuple[pa.Schema, list[tuple]]:
+    """A model's schema and its rows in a canonical order (row order is not part of the contract)."""
+    table = pq.read_table(path) if isinstance(path, Path) else path
     rows = [tuple(row.values()) for row in table.to_pylist()]
     key = lambda row: tuple((v is None, type(v).__name__, v if v is not None else 0) for v in row)  # noqa: E731
     return table.schema.remove_metadata(), sorted(rows, key=key)
 
 
 def outputs(out: Path) -> dict[str, tuple]:
+    """Every model of an output folder, or of an output database (a ``.duckdb`` path)."""
+    if out.suffix == ".duckdb":
+        import duckdb
+
+        with duckdb.connect(str(out), read_only=True) as con:
+            return {name: table_rows(con.sql(f'select * from "{name}"').to_arrow_table()) for name in MODELS}
     return {name: table_rows(out / f"{name}.parquet") for name in MODELS}
 
 
@@ -66,11 +72,14 @@ def batched(draw) -> dict[str, Any]:
     }
 
 
-def replay(case: dict[str, Any], root: Path, engine: str = "duckdb") -> None:
+def replay(case: dict[str, Any], root: Path, engine: str = "duckdb", database: bool = False) -> None:
+    """``database``: the outputs go to a DuckDB database alone (whose tables an incremental run
+    updates in place), else to a Parquet folder."""
     events_dir, assignments_dir = root / "events", root / "assignments"
     events_dir.mkdir()
     assignments_dir.mkdir()
-    out, full = root / "out", root / "full"
+    out, full = (root / "out.duckdb", root / "full.duckdb") if database else (root / "out", root / "full")
+    target = (lambda path: {"database": str(path)}) if database else (lambda path: {"output_dir": str(path)})
     variables = dict(case["variables"], exp_health_as_of=AS_OF)
     rewrites = dict(case["rewrites"])
     modes = []
@@ -92,7 +101,7 @@ def replay(case: dict[str, Any], root: Path, engine: str = "duckdb") -> None:
                                   assigned_at=old[0]["assigned_at"] + dt.timedelta(hours=1))
                 write_rows(earlier, old, ASSIGNMENT_SCHEMA)
                 rewritten = True
-        result = expguard.run(str(events_dir), str(assignments_dir), output_dir=str(out), vars=variables,
+        result = expguard.run(str(events_dir), str(assignments_dir), **target(out), vars=variables,
                               engine={"name": engine}, incremental=True)
         assert result.increment is not None
         modes.append((batch, rewritten, result.increment.mode, result.increment.reason))
@@ -101,7 +110,7 @@ def replay(case: dict[str, Any], root: Path, engine: str = "duckdb") -> None:
         if not rewritten:
             assert mode == "incremental", f"batch {batch} rebuilt in full: {reason}"
     assert modes[0][2] == "full"
-    expguard.run(str(events_dir), str(assignments_dir), output_dir=str(full), vars=variables,
+    expguard.run(str(events_dir), str(assignments_dir), **target(full), vars=variables,
                  engine={"name": engine})
     incremental, rebuilt = outputs(out), outputs(full)
     for name in MODELS:
@@ -114,6 +123,15 @@ def replay(case: dict[str, Any], root: Path, engine: str = "duckdb") -> None:
 def test_incremental_batches_equal_one_full_run(case):
     with tempfile.TemporaryDirectory() as root:
         replay(case, Path(root))
+
+
+@given(case=batched())
+@settings(max_examples=examples(15), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_incremental_batches_equal_one_full_run_in_a_database(case):
+    """The same with a database output alone: its big tables are updated in place, in the run's
+    one transaction, and the other models built from the updated tables."""
+    with tempfile.TemporaryDirectory() as root:
+        replay(case, Path(root), database=True)
 
 
 @pytest.mark.spark

@@ -55,6 +55,10 @@ def check_repetition(name: str, written: dict[str, str], required: tuple[str, ..
 #: The table (in a database output) and the file (``<name>.json`` in a Parquet output folder)
 #: holding an incremental run's state.
 STATE_NAME = "_expguard_state"
+#: The deduped rows of exposed units without an assignment, kept beside the models in an output
+#: database that incremental runs update in place (expguard.runner.incremental): the daily
+#: model's unassigned units, without an anti join of every deduped row with every assignment.
+UNASSIGNED_NAME = "_expguard_unassigned_exposures"
 
 
 def write_state(connection: Any, schema: str, state: str | None) -> None:
@@ -81,17 +85,15 @@ class Engine(abc.ABC):
     #: zone, as the cast does in a UTC session (see ``inputs.views.to_utc_timestamp``).
     epoch_micros: bool = False
 
-    #: Whether :meth:`database_writer` can update a table in place (:attr:`in_place`).
+    #: Whether the engine can update the output database's tables in place, in one open
+    #: transaction (:meth:`open_output`; an incremental run with a database output alone).
     updates_in_place: bool = False
 
     def __init__(self, settings: EngineSettings) -> None:
         self.settings = settings
-        #: Model name -> how :meth:`database_writer` updates its table in the output database
-        #: instead of replacing it (engines with :attr:`updates_in_place`; an incremental run's
-        #: big models): ``(rows, keys, key)``: the rows of relation ``keys`` (whose columns are
-        #: ``key``) are deleted from the table, then relation ``rows`` is inserted; with ``keys``
-        #: None the rows are appended.
-        self.in_place: dict[str, tuple[str, str | None, tuple[str, ...]]] = {}
+        #: Models whose table in the output database was updated in place in the open
+        #: transaction (:meth:`open_output`): :meth:`database_writer` leaves them as they are.
+        self.in_place: set[str] = set()
         #: Model name -> its never-null columns, written REQUIRED in Parquet (the others
         #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
         #: relation not listed is written as the engine infers.
@@ -114,6 +116,27 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def create_view(self, name: str, query: exp.Query) -> None:
         """Create (or replace) a temporary view."""
+
+    # -- an output database updated in place (engines with updates_in_place) ---------------------
+    def open_output(self, database: Path) -> str:
+        """Attach the output database for writing and open the run's one transaction on it now;
+        return the qualified name prefix of its tables (``alias.main``). Until
+        :meth:`database_writer` commits, every table the engine builds is temporary, and a failure
+        or a kill rolls everything back."""
+        raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
+
+    def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...]) -> int:
+        """Move the rows of output table ``table`` whose ``key`` is in relation ``keys`` into a new
+        table ``name`` (deleted from ``table``, in the open transaction); return their count."""
+        raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
+
+    def create_output_table(self, table: str, query: exp.Query) -> int:
+        """Create output table ``table`` (in the open transaction) from ``query``; return its rows."""
+        raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
+
+    def insert_rows(self, table: str, relation: str) -> int:
+        """Append relation ``relation``'s rows (matched by column name) to output table ``table``."""
+        raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
 
     # -- models ------------------------------------------------------------------------------
     @abc.abstractmethod

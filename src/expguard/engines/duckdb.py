@@ -104,6 +104,14 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             raise EngineError(f"cannot start DuckDB with these settings: {_first_line(error)}") from None
         self._attached: dict[str, str] = {}
+        #: The output database's alias while :meth:`open_output`'s transaction is open.
+        self._out: str | None = None
+
+    @property
+    def _table(self) -> str:
+        # in the output database's open transaction, a table of the run is temporary: DuckDB lets
+        # one transaction write to one attached database only, and to the temporary catalog
+        return "temp table" if self._out is not None else "table"
 
     # -- inputs ------------------------------------------------------------------------------
     def _attach(self, database: str) -> str:
@@ -178,7 +186,7 @@ class DuckDBEngine(Engine):
     def materialize(self, name: str, query: exp.Query) -> int:
         ident = exp.to_identifier(name).sql("duckdb")
         try:
-            self.con.execute(f"create or replace table {ident} as {self.render(query)}")
+            self.con.execute(f"create or replace {self._table} {ident} as {self.render(query)}")
             # fetchall, not fetchone: DuckDB 2 keeps a half-fetched result open on the connection.
             return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
         except duckdb.Error as error:
@@ -189,7 +197,7 @@ class DuckDBEngine(Engine):
         # pandas through it). One statement unnests the rows, passed as one list of structs.
         ident = exp.to_identifier(name).sql("duckdb")
         fields = ", ".join(f"{exp.to_identifier(column, quoted=True).sql('duckdb')} {kind}" for column, kind in columns)
-        self.con.execute(f"create or replace table {ident} ({fields})")
+        self.con.execute(f"create or replace {self._table} {ident} ({fields})")
         if rows:
             self.con.execute(f"insert into {ident} select unnest(?::struct({fields})[], recursive := true)", [rows])
         return len(rows)
@@ -201,7 +209,7 @@ class DuckDBEngine(Engine):
         ident = exp.to_identifier(name).sql("duckdb")
         self.con.register("__expguard_arrow", table)
         try:
-            self.con.execute(f"create or replace table {ident} as select * from __expguard_arrow")
+            self.con.execute(f"create or replace {self._table} {ident} as select * from __expguard_arrow")
         finally:
             self.con.unregister("__expguard_arrow")
         return table.num_rows
@@ -276,29 +284,24 @@ class DuckDBEngine(Engine):
     def database_writer(self, names: list[str], path: Path, state: str | None = None) -> Iterator[None]:
         # One transaction in the target file, committed when the block exits cleanly: a run
         # killed before COMMIT leaves the previous tables as they were (DuckDB never replays an
-        # uncommitted transaction), and the file's other tables are left alone.
-        alias = "expguard_out"
-        target = exp.Literal.string(str(path)).sql("duckdb")
-        attached = self._attached.pop(str(Path(path).resolve()), None)
-        if attached is not None:
-            # read earlier (an incremental run's previous outputs, copied already): attached read-only
-            self.con.execute(f"detach {exp.to_identifier(attached).sql('duckdb')}")
+        # uncommitted transaction), and the file's other tables are left alone. An incremental
+        # run opened it already (open_output) and updated some tables in place.
+        opened = self._out is not None
+        alias = self._out if opened else "expguard_out"
         try:
-            self.con.execute(f"attach {target} as {alias}")
-        except duckdb.Error as error:
-            raise EngineError(f"cannot open output database {str(path)!r}: {_first_line(error)}") from None
-        try:
-            self.con.execute("begin transaction")
+            if not opened:
+                self._attach_output(path)
+                self.con.execute("begin transaction")
             try:
                 for name in names:
                     ident = exp.to_identifier(name).sql("duckdb")
                     checkpoint(f"database:{name}")
                     if name in self.in_place:
-                        self._update_in_place(f"{alias}.main.{ident}", *self.in_place[name])
                         continue
-                    self.con.execute(
-                        f"create or replace table {alias}.main.{ident} as select * from memory.main.{ident}"
-                    )
+                    self.con.execute(f"create or replace table {alias}.main.{ident} as select * from {ident}")
+                if base.UNASSIGNED_NAME not in self.in_place and base.UNASSIGNED_NAME not in names:
+                    # kept up to date only by the incremental runs that update the database in place
+                    self.con.execute(f"drop table if exists {alias}.main.{base.UNASSIGNED_NAME}")
                 self._write_state(f"{alias}.main", state)
                 yield
             except BaseException:
@@ -308,23 +311,67 @@ class DuckDBEngine(Engine):
         except duckdb.Error as error:
             raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
         finally:
+            self._out = None
+            self.in_place.clear()
             self.con.execute(f"detach {alias}")
 
-    def _update_in_place(self, table: str, rows: str, keys: str | None, key: tuple[str, ...]) -> None:
-        """Delete the rows of ``table`` whose ``key`` is in relation ``keys``, then insert ``rows``
-        (both in memory), inside the open transaction."""
-        if keys is not None:
-            on = " and ".join(f"t.{exp.to_identifier(c).sql('duckdb')} = k.{exp.to_identifier(c).sql('duckdb')}"
-                              for c in key)
-            self.con.execute(f"delete from {table} as t where exists "
-                             f"(select 1 from memory.main.{exp.to_identifier(keys).sql('duckdb')} as k where {on})")
-        self.con.execute(f"insert into {table} by name select * from memory.main.{exp.to_identifier(rows).sql('duckdb')}")
+    def _attach_output(self, path: Path) -> None:
+        target = exp.Literal.string(str(path)).sql("duckdb")
+        attached = self._attached.pop(str(Path(path).resolve()), None)
+        if attached is not None:
+            # read earlier (an incremental run's previous outputs): attached read-only
+            self.con.execute(f"detach {exp.to_identifier(attached).sql('duckdb')}")
+        try:
+            self.con.execute(f"attach {target} as expguard_out")
+        except duckdb.Error as error:
+            raise EngineError(f"cannot open output database {str(path)!r}: {_first_line(error)}") from None
+
+    # -- an output database updated in place -------------------------------------------------
+    def open_output(self, database: Path) -> str:
+        self._attach_output(database)
+        self.con.execute("begin transaction")
+        self._out = "expguard_out"
+        return "expguard_out.main"
+
+    def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...]) -> int:
+        ident, taken = exp.to_identifier(name).sql("duckdb"), "__expguard_taken"
+        on = " and ".join(f"t.{exp.to_identifier(c).sql('duckdb')} = k.{exp.to_identifier(c).sql('duckdb')}" for c in key)
+        keys_sql = exp.to_identifier(keys).sql("duckdb")
+        try:
+            # one scan of the table finds the rows (and their row ids); the delete by row id is cheap
+            self.con.execute(f"create or replace temp table {taken} as select t.rowid as __expguard_rowid, t.* "
+                             f"from {table} as t where exists (select 1 from {keys_sql} as k where {on})")
+            self.con.execute(f"delete from {table} where rowid in (select __expguard_rowid from {taken})")
+            self.con.execute(f"create or replace temp table {ident} as select * exclude (__expguard_rowid) from {taken}")
+            self.con.execute(f"drop table {taken}")
+            return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
+        except duckdb.Error as error:
+            raise EngineError(f"updating {table} failed: {_first_line(error)}") from None
+
+    def create_output_table(self, table: str, query: exp.Query) -> int:
+        try:
+            self.con.execute(f"create table {table} as {self.render(query)}")
+            return int(self.con.execute(f"select count(*) from {table}").fetchall()[0][0])
+        except duckdb.Error as error:
+            raise EngineError(f"creating {table} failed: {_first_line(error)}") from None
+
+    def insert_rows(self, table: str, relation: str) -> int:
+        try:
+            cursor = self.con.execute(f"insert into {table} by name select * from {exp.to_identifier(relation).sql('duckdb')}")
+            return int(cursor.fetchall()[0][0])
+        except duckdb.Error as error:
+            raise EngineError(f"updating {table} failed: {_first_line(error)}") from None
 
     def _write_state(self, schema: str, state: str | None) -> None:
         base.write_state(self.con, schema, state)
 
     def close(self) -> None:
         try:
+            if self._out is not None:
+                # an incremental run's transaction never committed: nothing of it stays
+                with contextlib.suppress(duckdb.Error):
+                    self.con.execute("rollback")
+                self._out = None
             self.con.close()
         finally:
             if self._own_temp:

@@ -43,11 +43,11 @@ import sqlglot
 from sqlglot import exp
 
 from ..core import files
-from ..core.constants import ASSIGNMENTS, EVENTS, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
+from ..core.constants import ASSIGNMENTS, EVENTS, FCT_DAILY, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
-from ..engines.base import STATE_NAME, Engine
+from ..engines.base import STATE_NAME, UNASSIGNED_NAME, Engine
 from ..inputs import contracts
 from ..inputs import views as inputs
 from ..models.compile import rename_inputs
@@ -411,34 +411,68 @@ def _count(engine: Engine, sql: str) -> int:
     return int(engine.fetch(_q(sql))[0]["n"])
 
 
-def _append(engine: Engine, name: str, previous: str, new: str, in_place: bool) -> int:
-    """``name`` = the previous rows plus relation ``new``'s; with ``in_place``, a view, and the
-    output database's table is appended to when the outputs are written."""
-    query = _q(f"select * from {previous} union all select * from {new}")
-    if not in_place:
-        return engine.materialize(name, query)
-    engine.create_view(name, query)
-    engine.in_place[name] = (new, None, ())
-    return _count(engine, f"select count(*) as n from {name}")
+def _append(engine: Engine, name: str, previous: str, new: str, out: str | None) -> int:
+    """``name`` = the previous rows plus relation ``new``'s. With ``out`` (the output database,
+    open for an update in place: :meth:`Engine.open_output`), ``new`` is appended to its table and
+    ``name`` is a view of it."""
+    if out is None:
+        return engine.materialize(name, _q(f"select * from {previous} union all select * from {new}"))
+    engine.insert_rows(f"{out}.{name}", new)
+    return _in_place(engine, name, out)
 
 
 def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
-                  recomputed: exp.Query, in_place: bool) -> int:
-    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``.
+                  recomputed: exp.Query, out: str | None) -> tuple[int, str, str]:
+    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``;
+    return its row count, a relation holding the previous rows of those keys and one holding
+    their rows now.
 
     Stored as one query (Spark 4.3 cannot checkpoint a union with a stored aggregate, whose
-    constraints name columns it no longer has: "key not found: <column>#id"); with ``in_place``,
-    the recomputed rows are stored, ``name`` is a view, and the output database's table is
-    updated (the keys' rows deleted, the recomputed ones inserted) when the outputs are written.
+    constraints name columns it no longer has: "key not found: <column>#id"). With ``out`` (the
+    output database open for an update in place), the recomputed rows are stored, the keys' rows
+    moved out of the output table (one scan) and the recomputed ones inserted; ``name`` is a view
+    of the updated table.
     """
-    kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
-    if not in_place:
+    taken = f"__expguard_previous_{name}"
+    if out is None:
+        kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
         fresh = exp.select("*").from_(recomputed.subquery("r"))
-        return engine.materialize(name, exp.union(kept, fresh, distinct=False))
+        rows = engine.materialize(name, exp.union(kept, fresh, distinct=False))
+        engine.create_view(taken, _q(f"select p.* from {previous} as p inner join {keys} as k on {_on('p', 'k', key)}"))
+        return rows, taken, f"(select v.* from {name} as v inner join {keys} as k on {_on('v', 'k', key)})"
     stored = f"__expguard_recomputed_{name}"
     engine.materialize(stored, recomputed)
-    engine.create_view(name, exp.union(kept, exp.select("*").from_(stored), distinct=False))
-    engine.in_place[name] = (stored, keys, key)
+    engine.take_rows(taken, f"{out}.{name}", keys, key)
+    engine.insert_rows(f"{out}.{name}", stored)
+    return _in_place(engine, name, out), taken, stored
+
+
+def updates_in_place(engine: Engine, targets: Targets) -> bool:
+    """Whether the outputs are a database alone, on an engine that updates it in place."""
+    return engine.updates_in_place and targets.output_dir is None and targets.database is not None
+
+
+def kept_beside(engine: Engine, targets: Targets) -> list[str]:
+    """After a full build: the tables kept beside the models for the updates in place that follow
+    (stored now, written with the models); none when the outputs are not updated in place."""
+    if not updates_in_place(engine, targets):
+        return []
+    engine.materialize(UNASSIGNED_NAME, _q(_unassigned(INT_DEDUPED, INT_VALIDATION)))
+    return [UNASSIGNED_NAME]
+
+
+def _unassigned(deduped: str, assigned: str) -> str:
+    """The rows of relation ``deduped`` whose unit (experiment_id, unit_id) has no row in
+    ``assigned`` (assignments, or validation rows: one per assignment)."""
+    return (f"select d.* from {deduped} as d where not exists (select 1 from {assigned} as a "
+            f"where {_on('d', 'a', _VALIDATION_KEY)})")
+
+
+def _in_place(engine: Engine, name: str, out: str) -> int:
+    """Model ``name`` is its table in the open output database, updated in place: a view of it
+    under the model's name, left as it is when the outputs are written."""
+    engine.create_view(name, _q(f"select * from {out}.{name}"))
+    engine.in_place.add(name)
     return _count(engine, f"select count(*) as n from {name}")
 
 
@@ -448,21 +482,38 @@ PREV = "__expguard_prev_"
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
            events: Listing | None, assignments: Listing | None, increment: Increment, steps: Steps,
            progress: Callable[[str, dict], None], watermark: dict[str, Any] | None = None,
-           ) -> dict[str, tuple[int, float]]:
-    """Update the three models maintained by key in ``engine``; return their (rows, seconds).
+           ) -> tuple[dict[str, tuple[int, float]], dict[str, dict[str, str]]]:
+    """Update the three models maintained by key in ``engine``; return their (rows, seconds), and
+    the models to build with some of their input tables swapped for others (model -> {table:
+    relation}: the daily model reads the unassigned exposures kept in an output database).
 
     ``events`` None: the events are a table with an ingestion watermark, whose events view is
     built already; its new rows are those ingested after the previous watermark, up to
     ``watermark`` (the newest ``ingested_at`` now, which the state records)."""
     variables = config.variables.as_dict()
     built: dict[str, tuple[int, float]] = {}
+    swaps: dict[str, dict[str, str]] = {}
     # A database output alone, on an engine that can: its three big tables are updated in place
     # (rows appended, touched keys deleted and inserted) in the write's transaction, instead of
     # being copied and written again. A Parquet folder is written in full files.
-    in_place = engine.updates_in_place and targets.output_dir is None and targets.database is not None
+    in_place = updates_in_place(engine, targets)
     engine.in_place.clear()
-    for name in MAINTAINED:
-        engine.register_source(PREV + name, previous_source(engine, targets, name))
+    out: str | None = None
+    if in_place:
+        # the output database opened for writing, its one transaction begun: the previous rows are
+        # its tables (read before they are updated), every table of the run is temporary
+        assert targets.database is not None
+        out = engine.open_output(targets.database)
+        for name in MAINTAINED:
+            engine.create_view(PREV + name, _q(f"select * from {out}.{name}"))
+        if not engine.fetch(_q(f"select 1 as found from information_schema.tables where table_catalog = "
+                               f"'{out.split('.')[0]}' and table_name = '{UNASSIGNED_NAME}'")):
+            # (the first update in place after a full build: made once from the previous outputs)
+            engine.create_output_table(f"{out}.{UNASSIGNED_NAME}", _q(_unassigned(
+                f"{out}.{INT_DEDUPED}", f"{out}.{INT_VALIDATION}")))
+    else:
+        for name in MAINTAINED:
+            engine.register_source(PREV + name, previous_source(engine, targets, name))
     steps.done("read state")
 
     # 1. staging: the previous rows and the new files' rows
@@ -492,7 +543,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
         else:
             engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
-    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", in_place)
+    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", out)
     engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
                                   "where reject_reason is null"))
     built[STG_EXPOSURES] = (rows, time.perf_counter() - started)
@@ -505,8 +556,8 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     checkpoint(f"model:{INT_DEDUPED}")
     engine.create_view("__expguard_stg_touched", _q(
         f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
-    rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
-                         restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables), in_place)
+    rows, _, _ = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
+                            restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables), out)
     built[INT_DEDUPED] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
     steps.done("deduped")
@@ -522,6 +573,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
                        f"cast(null as varchar) as assigned_at_raw from {PREV}{INT_VALIDATION}")
     only_added = (assignments is not None and isinstance(processed_a, dict) and assignments.files != processed_a
                   and all(assignments.files.get(path) == list(stat) for path, stat in processed_a.items()))
+    assignments_from_validation = only_added or (assignments is not None and assignments.files == processed_a)
     if only_added:
         # Only new files (every processed one is there, unchanged): the new rows are those files'
         # rows; the earlier ones are the previous validation's assignment columns, which passed
@@ -585,21 +637,36 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         f"select distinct experiment_id, unit_id from (select experiment_id, unit_id from {keys_d} "
         f"union all select experiment_id, unit_id from {keys_a}) as t"))
     increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
-    engine.create_view("__expguard_assignments_touched", _q(
+    # (stored when the output database is updated in place: read before the validation table changes)
+    keep = engine.create_view if out is None else engine.materialize
+    keep("__expguard_assignments_touched", _q(
         f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
-    engine.create_view("__expguard_deduped_touched_units", _q(
+    keep("__expguard_deduped_touched_units", _q(
         f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
-    rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
+    rows, taken, now = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
         INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
-                         INT_DEDUPED: "__expguard_deduped_touched_units"}, variables), in_place)
+                         INT_DEDUPED: "__expguard_deduped_touched_units"}, variables), out)
+    if out is not None and assignments_from_validation:
+        # every assignment is now in the updated validation table, the new ones included
+        engine.create_view(ASSIGNMENTS, _q(earlier_columns))
+    if out is not None:
+        # the unassigned exposed units: the touched units' rows replaced by those of them that
+        # have no assignment now; the daily model reads them instead of its anti join of every
+        # deduped row with every assignment (its own SQL, given no assignment to match)
+        engine.take_rows("__expguard_unassigned_before", f"{out}.{UNASSIGNED_NAME}", keys_v, _VALIDATION_KEY)
+        engine.materialize("__expguard_unassigned_now", _q(_unassigned(
+            "__expguard_deduped_touched_units", "__expguard_assignments_touched")))
+        engine.insert_rows(f"{out}.{UNASSIGNED_NAME}", "__expguard_unassigned_now")
+        engine.in_place.add(UNASSIGNED_NAME)
+        engine.create_view("__expguard_unassigned", _q(f"select * from {out}.{UNASSIGNED_NAME}"))
+        engine.create_view("__expguard_no_assignments", _q(f"select * from {ASSIGNMENTS} where false"))
+        swaps[FCT_DAILY] = {INT_DEDUPED: "__expguard_unassigned", ASSIGNMENTS: "__expguard_no_assignments"}
     if increment.restated_units:
         # (an assigned unit restated whose validation row is identical is counted as restated)
         increment.restated_cohorts = _count(engine, (
             "select count(*) as n from (select distinct experiment_id, assignment_date from ("
-            f"select p.experiment_id, p.assignment_date from {PREV}{INT_VALIDATION} as p "
-            f"inner join {keys_v} as k on {_on('p', 'k', _VALIDATION_KEY)} "
-            f"union all select v.experiment_id, v.assignment_date from {INT_VALIDATION} as v "
-            f"inner join {keys_v} as k on {_on('v', 'k', _VALIDATION_KEY)}) as c) as d"))
+            f"select p.experiment_id, p.assignment_date from {taken} as p "
+            f"union all select v.experiment_id, v.assignment_date from {now} as v) as c) as d"))
     built[INT_VALIDATION] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_VALIDATION, "rows": rows, "seconds": built[INT_VALIDATION][1]})
     steps.done("validation")
@@ -609,4 +676,4 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     if events is not None:
         engine.register_source(inputs.RAW_EVENTS, events.source(config.events))
         inputs.build_event_view(engine, config.event_mapping, config.events.describe())
-    return built
+    return built, swaps

@@ -22,6 +22,7 @@ from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
 from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
                                lock_path, output_target, publish, recover, stage_parquet)
+from ..models.compile import rename_inputs
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
@@ -130,10 +131,13 @@ def contracts_checked(engine: Engine) -> Iterator[dict[str, int]]:
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
-                 done: "dict[str, ModelResult] | None" = None) -> list[ModelResult]:
+                 done: "dict[str, ModelResult] | None" = None,
+                 swaps: "dict[str, dict[str, str]] | None" = None) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
     model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
-    engine already (an incremental run's updated ones) and are not built again."""
+    engine already (an incremental run's updated ones) and are not built again; a SQL model in
+    ``swaps`` reads other relations in place of some of its input tables (its own SQL, the
+    tables renamed: an incremental run's smaller equivalents)."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
@@ -150,7 +154,10 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
         if model.python is not None:
             rows = engine.register_rows(model.name, model.python.build(engine, config.variables), model.python.columns)
         else:
-            rows = engine.materialize(model.name, bind_variables(model.parse(), variables))
+            tree = bind_variables(model.parse(), variables)
+            if swaps and model.name in swaps:
+                tree = rename_inputs(tree, swaps[model.name], "duckdb")
+            rows = engine.materialize(model.name, tree)
         result = ModelResult(model.name, rows, time.perf_counter() - started)
         results.append(result)
         progress("model_done", {"name": model.name, "rows": rows, "seconds": result.seconds})
@@ -324,20 +331,22 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
                 if watermark is None:
                     prepare(engine, listed)
                 models = build_checked(engine, listed, progress)
+                beside = incremental.kept_beside(engine, targets)
                 steps.done("build")
             else:
                 increment.mode = incremental.INCREMENTAL
                 assert previous is not None
-                built = incremental.update(engine, config, targets, previous, events, assignments, increment, steps,
-                                           progress, watermark)
+                built, swaps = incremental.update(engine, config, targets, previous, events, assignments, increment,
+                                                  steps, progress, watermark)
                 done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
-                models = build_models(engine, config, progress, done=done)
+                models = build_models(engine, config, progress, done=done, swaps=swaps)
+                beside = []
                 steps.done("downstream models")
             result = RunResult(models=models)
             result.health = engine.rows(FCT_HEALTH)
             result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
             progress("write", {})
-            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout,
+            write_outputs(engine, config, [m.name for m in result.models] + beside, result, lock_timeout,
                           state=incremental.state_text(current, events, assignments, watermark), locked=True)
             steps.done("write")
         finally:
