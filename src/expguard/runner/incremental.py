@@ -569,8 +569,15 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     processed_a = previous_state["inputs"]["assignments"]["files"]
     keys_a = "__expguard_keys_assignments"
     assignment_rows = "__expguard_assignments"
-    earlier_columns = ("select experiment_id, unit_id, assigned_variation_id as variation_id, assigned_at, "
-                       f"cast(null as varchar) as assigned_at_raw from {PREV}{INT_VALIDATION}")
+    def earlier_of(validation: str) -> str:
+        # the assignment columns of validation rows (one row per assignment), as the view has them
+        return ("select experiment_id, unit_id, assigned_variation_id as variation_id, assigned_at, "
+                f"cast(null as varchar) as assigned_at_raw from {validation}")
+
+    earlier_columns = earlier_of(PREV + INT_VALIDATION)
+    new_rows = "__expguard_new_assignments"
+    earlier_of_new_keys = (f"select e.* from ({{earlier}}) as e where exists (select 1 from {new_rows} as n "
+                           f"where {_on('e', 'n', _VALIDATION_KEY)}) union all select * from {new_rows}")
     only_added = (assignments is not None and isinstance(processed_a, dict) and assignments.files != processed_a
                   and all(assignments.files.get(path) == list(stat) for path, stat in processed_a.items()))
     assignments_from_validation = only_added or (assignments is not None and assignments.files == processed_a)
@@ -584,16 +591,15 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         increment.new_files += [shown(path) for path in added]
         engine.register_source(inputs.RAW_ASSIGNMENTS, assignments.source(config.assignments, added))
         inputs.build_assignment_view(engine, config.assignment_mapping, config.assignments.describe())
-        new_rows = "__expguard_new_assignments"
         engine.materialize(new_rows, _q(
             "select experiment_id, unit_id, variation_id, assigned_at, cast(assigned_at_raw as varchar) as assigned_at_raw "
             f"from {ASSIGNMENTS}"))
         engine.create_view(ASSIGNMENTS, _q(f"select * from {new_rows}"))
         contracts.check_assignments(engine, contracts.ROW_CHECKS)
-        engine.create_view(ASSIGNMENTS, _q(
-            f"select e.* from ({earlier_columns}) as e where exists (select 1 from {new_rows} as n "
-            f"where {_on('e', 'n', _VALIDATION_KEY)}) union all select * from {new_rows}"))
-        contracts.check_unique_pairs(engine)
+        if out is None:
+            # (updated in place: checked in step 4, from the validation rows of the touched units)
+            engine.create_view(ASSIGNMENTS, _q(earlier_of_new_keys.format(earlier=earlier_columns)))
+            contracts.check_unique_pairs(engine)
         engine.materialize(keys_a, _q(f"select distinct experiment_id, unit_id, false as deleted from {new_rows}"))
         increment.new_assignment_rows = _count(engine, f"select count(*) as n from {new_rows}")
         engine.create_view(ASSIGNMENTS, _q(f"{earlier_columns} union all select * from {new_rows}"))
@@ -637,15 +643,33 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         f"select distinct experiment_id, unit_id from (select experiment_id, unit_id from {keys_d} "
         f"union all select experiment_id, unit_id from {keys_a}) as t"))
     increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
-    # (stored when the output database is updated in place: read before the validation table changes)
-    keep = engine.create_view if out is None else engine.materialize
-    keep("__expguard_assignments_touched", _q(
-        f"select a.* from {assignment_rows} as a inner join {keys_v} as k on {_on('a', 'k', _VALIDATION_KEY)}"))
-    keep("__expguard_deduped_touched_units", _q(
-        f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
-    rows, taken, now = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, restricted(
-        INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
-                         INT_DEDUPED: "__expguard_deduped_touched_units"}, variables), out)
+    touched_assignments = (f"select a.* from {assignment_rows} as a inner join {keys_v} as k "
+                           f"on {_on('a', 'k', _VALIDATION_KEY)}")
+    touched_deduped = f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"
+    recomputed = restricted(INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
+                                             INT_DEDUPED: "__expguard_deduped_touched_units"}, variables)
+    if out is None:
+        engine.create_view("__expguard_assignments_touched", _q(touched_assignments))
+        engine.create_view("__expguard_deduped_touched_units", _q(touched_deduped))
+        rows, taken, now = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY,
+                                         recomputed, out)
+    else:
+        # Updated in place: the touched units' validation rows are moved out of the table first
+        # (one scan); their assignment columns are the earlier assignments of those units (the
+        # uniqueness check of new assignment files reads them), then the recomputed rows go in.
+        taken, now = f"__expguard_previous_{INT_VALIDATION}", f"__expguard_recomputed_{INT_VALIDATION}"
+        engine.take_rows(taken, f"{out}.{INT_VALIDATION}", keys_v, _VALIDATION_KEY)
+        if only_added:
+            engine.create_view(ASSIGNMENTS, _q(earlier_of_new_keys.format(earlier=earlier_of(taken))))
+            contracts.check_unique_pairs(engine)
+            touched_assignments = f"{earlier_of(taken)} union all select * from {new_rows}"
+        elif assignments_from_validation:
+            touched_assignments = earlier_of(taken)
+        engine.materialize("__expguard_assignments_touched", _q(touched_assignments))
+        engine.materialize("__expguard_deduped_touched_units", _q(touched_deduped))
+        engine.materialize(now, recomputed)
+        engine.insert_rows(f"{out}.{INT_VALIDATION}", now)
+        rows = _in_place(engine, INT_VALIDATION, out)
     if out is not None and assignments_from_validation:
         # every assignment is now in the updated validation table, the new ones included
         engine.create_view(ASSIGNMENTS, _q(earlier_columns))
