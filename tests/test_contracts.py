@@ -77,6 +77,25 @@ def test_empty_or_all_space_id_is_a_contract_error(tmp_path, column, value):
     assert n_examples(message) == 5, message
 
 
+#: Ids that sort before '!' byte by byte (the blank check's first test) yet are not blank, and
+#: other near misses: a run takes them as ids.
+NEAR_BLANK = [" a", "\ta", " \t ", "\t", "\u00a0", "!", "a ", "  x  "]
+
+
+@pytest.mark.parametrize("column", ["experiment_id", "unit_id", "variation_id"])
+def test_ids_that_only_start_like_a_blank_are_not_blank(tmp_path, column):
+    rows = good_rows(len(NEAR_BLANK))
+    for row, value in zip(rows, NEAR_BLANK):
+        row[column] = value
+    events = write_rows(tmp_path / "events.parquet", [exposure("u1"), exposure("u2")], EVENT_SCHEMA)
+    assignments = write_rows(tmp_path / "assignments.parquet", rows, ASSIGNMENT_SCHEMA)
+    validation = run(tmp_path, events, assignments)[VALIDATION]
+    assert len(validation) == len(rows)
+    kept = {r["assigned_variation_id" if column == "variation_id" else column] for r in validation}
+    # the assignment view trims nothing: every near miss is an id as written
+    assert set(NEAR_BLANK) <= kept
+
+
 def test_examples_show_which_rows_break_the_contract(tmp_path):
     rows = good_rows()
     rows[4]["variation_id"] = "  "

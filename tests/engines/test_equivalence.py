@@ -283,6 +283,30 @@ def test_contract_violations_read_the_same(tmp_path, broken):
     assert messages["spark"] == messages["duckdb"]
 
 
+def test_blank_ids_and_near_misses_read_the_same(tmp_path):
+    # The blank check compares each id with '!' byte by byte before trimming: the same ids are
+    # blank on both engines (tabs, a non-breaking space and padded ids are not; spaces are).
+    events, assignments = adversarial()
+    near = [" a", "\ta", " \t ", "\t", "\u00a0", "!", "a "]
+    assignments += [{**assignments[0], "experiment_id": "adv_near", "unit_id": value} for value in near]
+    paths = tmp_path / "events.parquet", tmp_path / "assignments.parquet"
+    pq.write_table(events_table(events, pa.timestamp("us")), paths[0])
+    for engine in ("duckdb", "spark"):
+        pq.write_table(assignments_table(assignments, pa.timestamp("us")), paths[1])
+        expguard.run(str(paths[0]), str(paths[1]), output_dir=str(tmp_path / engine), engine={"name": engine})
+        validation = pq.read_table(tmp_path / engine / "int_experiment_exposure_validation.parquet").to_pylist()
+        assert sorted(r["unit_id"] for r in validation if r["experiment_id"] == "adv_near") == sorted(near)
+    blank = assignments + [{**assignments[0], "experiment_id": "adv_blank", "unit_id": "   "}]
+    pq.write_table(assignments_table(blank, pa.timestamp("us")), paths[1])
+    messages = {}
+    for engine in ("duckdb", "spark"):
+        with pytest.raises(expguard.ContractError) as error:
+            expguard.run(str(paths[0]), str(paths[1]), output_dir=str(tmp_path / f"blank-{engine}"), engine={"name": engine})
+        messages[engine] = str(error.value)
+    assert "unit_id is empty or all spaces (1 row)" in messages["duckdb"]
+    assert messages["spark"] == messages["duckdb"]
+
+
 def test_spark_connect_gives_the_same_models(tmp_path, spark_connect_url):
     # Over Spark Connect, the client writes the outputs from Arrow (the server cannot write here).
     events, assignments = adversarial()

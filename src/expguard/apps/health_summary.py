@@ -126,6 +126,8 @@ def print_summary(console, found: dict[str | None, Verdict], rejected: "Rejected
     """Print the headline, the table of problems and the rejected-events line."""
     from ..models.verdict import worst
 
+    if console.quiet:  # prints nothing: the table is not built (nor rich imported)
+        return
     color = COLORS[worst(v.status for v in found.values())]
     console.print(f"[{color}]{headline(found)}[/{color}]")
     shown = table(found)

@@ -265,7 +265,8 @@ class DuckDBEngine(Engine):
             f"copy {source} to "
             + exp.Literal.string(str(path)).sql("duckdb")
             # zstd level 1: on the benchmark's outputs as small as level 3's (within 5%) for about
-            # a fifth less CPU, as cheap as Snappy; writes are a quarter of a large run's CPU.
+            # a fifth less CPU. Against Snappy (DuckDB's default), on L's three large models:
+            # 460 MiB instead of 609 (a quarter smaller) for 10.6 CPU s instead of 9.6.
             + " (format parquet, compression zstd, compression_level 1)"
         )
         try:

@@ -9,21 +9,28 @@
 /* rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort). */
 /* Reads: stg_experiment_exposures. Variables: none. */
 WITH events AS (
+  /* one count per (experiment, day, reason) in the pass over the staged events; the reasons */
+  /* are spread into columns on these few groups, not tested on every event */
   SELECT
     experiment_id,
     exposure_date,
-    reject_reason
+    reject_reason,
+    COUNT(*) AS event_count
   FROM stg_experiment_exposures
+  GROUP BY
+    experiment_id,
+    exposure_date,
+    reject_reason
 )
 SELECT
   CAST(experiment_id AS STRING) AS experiment_id,
   CAST(exposure_date AS DATE) AS exposure_date,
-  CAST(COUNT(*) AS BIGINT) AS exposure_events,
-  CAST(COUNT(reject_reason) AS BIGINT) AS rejected_exposure_events,
-  CAST(COUNT(CASE WHEN reject_reason = 'missing_experiment_id' THEN 1 END) AS BIGINT) AS missing_experiment_id_events,
-  CAST(COUNT(CASE WHEN reject_reason = 'missing_unit_id' THEN 1 END) AS BIGINT) AS missing_unit_id_events,
-  CAST(COUNT(CASE WHEN reject_reason = 'missing_variation_id' THEN 1 END) AS BIGINT) AS missing_variation_id_events,
-  CAST(COUNT(CASE WHEN reject_reason = 'missing_timestamp' THEN 1 END) AS BIGINT) AS missing_timestamp_events
+  CAST(SUM(event_count) AS BIGINT) AS exposure_events,
+  CAST(COALESCE(SUM(CASE WHEN NOT reject_reason IS NULL THEN event_count END), 0) AS BIGINT) AS rejected_exposure_events,
+  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_experiment_id' THEN event_count END), 0) AS BIGINT) AS missing_experiment_id_events,
+  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_unit_id' THEN event_count END), 0) AS BIGINT) AS missing_unit_id_events,
+  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_variation_id' THEN event_count END), 0) AS BIGINT) AS missing_variation_id_events,
+  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_timestamp' THEN event_count END), 0) AS BIGINT) AS missing_timestamp_events
 FROM events
 GROUP BY
   experiment_id,

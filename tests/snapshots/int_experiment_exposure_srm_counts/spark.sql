@@ -29,18 +29,26 @@ WITH by_assigned_variation AS (
   SELECT DISTINCT
     experiment_id
   FROM by_assigned_variation
-), by_logged_variation AS (
+), logged_variation AS (
   /* one deduped row per (experiment, unit, variation): a count of rows counts distinct units */
   SELECT
-    d.experiment_id,
-    d.variation_id,
+    experiment_id,
+    variation_id,
     COUNT(*) AS logged_units
-  FROM int_experiment_exposures_deduped AS d
-  INNER JOIN assigned_experiments AS e
-    ON d.experiment_id = e.experiment_id
+  FROM int_experiment_exposures_deduped
   GROUP BY
-    d.experiment_id,
-    d.variation_id
+    experiment_id,
+    variation_id
+), by_logged_variation AS (
+  /* the experiments with assignments only, kept after the count: the join then meets one row */
+  /* per (experiment, variation) instead of every deduped row (DuckDB does not move it there) */
+  SELECT
+    l.experiment_id,
+    l.variation_id,
+    l.logged_units
+  FROM logged_variation AS l
+  INNER JOIN assigned_experiments AS e
+    ON l.experiment_id = e.experiment_id
 )
 SELECT
   CAST(COALESCE(a.experiment_id, l.experiment_id) AS STRING) AS experiment_id,

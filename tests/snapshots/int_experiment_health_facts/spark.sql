@@ -18,17 +18,26 @@ WITH assigned AS (
   FROM int_experiment_exposure_validation
   GROUP BY
     experiment_id
-), staged AS (
+), staged_all AS (
+  /* one pass over the staged events: per experiment, the events without one in a null group, */
+  /* and the stream-wide row summed from these groups below */
   SELECT
     experiment_id,
     COUNT(*) AS exposure_events,
     COUNT(reject_reason) AS rejected_exposure_events,
     MAX(exposed_at) AS last_exposure_event_at
   FROM stg_experiment_exposures
-  WHERE
-    NOT experiment_id IS NULL
   GROUP BY
     experiment_id
+), staged AS (
+  SELECT
+    experiment_id,
+    exposure_events,
+    rejected_exposure_events,
+    last_exposure_event_at
+  FROM staged_all
+  WHERE
+    NOT experiment_id IS NULL
 ), per_experiment AS (
   SELECT
     COALESCE(a.experiment_id, s.experiment_id) AS experiment_id,
@@ -43,10 +52,10 @@ WITH assigned AS (
     ON a.experiment_id = s.experiment_id
 ), stream_events AS (
   SELECT
-    COUNT(*) AS exposure_events,
-    COUNT(reject_reason) AS rejected_exposure_events,
-    MAX(exposed_at) AS last_exposure_event_at
-  FROM stg_experiment_exposures
+    COALESCE(SUM(exposure_events), 0) AS exposure_events,
+    COALESCE(SUM(rejected_exposure_events), 0) AS rejected_exposure_events,
+    MAX(last_exposure_event_at) AS last_exposure_event_at
+  FROM staged_all
 ), stream_assignments AS (
   SELECT
     SUM(assigned_units) AS assigned_units,

@@ -11,21 +11,30 @@
 with
 
 events as (
+    -- one count per (experiment, day, reason) in the pass over the staged events; the reasons
+    -- are spread into columns on these few groups, not tested on every event
     select
         experiment_id,
         exposure_date,
-        reject_reason
+        reject_reason,
+        count(*) as event_count
     from stg_experiment_exposures
+    group by experiment_id, exposure_date, reject_reason
 )
 
 select
     cast(experiment_id as varchar) as experiment_id,
     cast(exposure_date as date) as exposure_date,
-    cast(count(*) as bigint) as exposure_events,
-    cast(count(reject_reason) as bigint) as rejected_exposure_events,
-    cast(count(case when reject_reason = 'missing_experiment_id' then 1 end) as bigint) as missing_experiment_id_events,
-    cast(count(case when reject_reason = 'missing_unit_id' then 1 end) as bigint) as missing_unit_id_events,
-    cast(count(case when reject_reason = 'missing_variation_id' then 1 end) as bigint) as missing_variation_id_events,
-    cast(count(case when reject_reason = 'missing_timestamp' then 1 end) as bigint) as missing_timestamp_events
+    cast(sum(event_count) as bigint) as exposure_events,
+    cast(coalesce(sum(case when reject_reason is not null then event_count end), 0) as bigint)
+        as rejected_exposure_events,
+    cast(coalesce(sum(case when reject_reason = 'missing_experiment_id' then event_count end), 0) as bigint)
+        as missing_experiment_id_events,
+    cast(coalesce(sum(case when reject_reason = 'missing_unit_id' then event_count end), 0) as bigint)
+        as missing_unit_id_events,
+    cast(coalesce(sum(case when reject_reason = 'missing_variation_id' then event_count end), 0) as bigint)
+        as missing_variation_id_events,
+    cast(coalesce(sum(case when reject_reason = 'missing_timestamp' then event_count end), 0) as bigint)
+        as missing_timestamp_events
 from events
 group by experiment_id, exposure_date

@@ -31,16 +31,26 @@ assigned_experiments as (
     select distinct experiment_id from by_assigned_variation
 ),
 
-by_logged_variation as (
+logged_variation as (
     -- one deduped row per (experiment, unit, variation): a count of rows counts distinct units
     select
-        d.experiment_id,
-        d.variation_id,
+        experiment_id,
+        variation_id,
         count(*) as logged_units
-    from int_experiment_exposures_deduped as d
+    from int_experiment_exposures_deduped
+    group by experiment_id, variation_id
+),
+
+by_logged_variation as (
+    -- the experiments with assignments only, kept after the count: the join then meets one row
+    -- per (experiment, variation) instead of every deduped row (DuckDB does not move it there)
+    select
+        l.experiment_id,
+        l.variation_id,
+        l.logged_units
+    from logged_variation as l
     inner join assigned_experiments as e
-        on d.experiment_id = e.experiment_id
-    group by d.experiment_id, d.variation_id
+        on l.experiment_id = e.experiment_id
 )
 
 select

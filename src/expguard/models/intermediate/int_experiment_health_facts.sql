@@ -21,15 +21,26 @@ assigned as (
     group by experiment_id
 ),
 
-staged as (
+staged_all as (
+    -- one pass over the staged events: per experiment, the events without one in a null group,
+    -- and the stream-wide row summed from these groups below
     select
         experiment_id,
         count(*) as exposure_events,
         count(reject_reason) as rejected_exposure_events,
         max(exposed_at) as last_exposure_event_at
     from stg_experiment_exposures
-    where experiment_id is not null
     group by experiment_id
+),
+
+staged as (
+    select
+        experiment_id,
+        exposure_events,
+        rejected_exposure_events,
+        last_exposure_event_at
+    from staged_all
+    where experiment_id is not null
 ),
 
 per_experiment as (
@@ -48,10 +59,10 @@ per_experiment as (
 
 stream_events as (
     select
-        count(*) as exposure_events,
-        count(reject_reason) as rejected_exposure_events,
-        max(exposed_at) as last_exposure_event_at
-    from stg_experiment_exposures
+        coalesce(sum(exposure_events), 0) as exposure_events,
+        coalesce(sum(rejected_exposure_events), 0) as rejected_exposure_events,
+        max(last_exposure_event_at) as last_exposure_event_at
+    from staged_all
 ),
 
 stream_assignments as (
