@@ -21,9 +21,11 @@ A run compares the fingerprint and the files with what it finds now:
   with its own SQL or Python. One implementation of every model: the incremental steps run the
   same parsed SQL with its input tables swapped for the touched rows (:func:`restricted`).
 
-With a database output alone, on an engine that can (DuckDB), the three big tables are updated in
-place when the outputs are written (rows appended; the touched keys' rows deleted and their
-recomputed rows inserted), in the write's one transaction; otherwise they are written in full.
+With a database output alone, on an engine that can (DuckDB), the run's one transaction is opened
+on the output database before the update, the three big tables are updated in place as it goes
+(rows appended; the touched keys' rows moved out, their recomputed rows inserted), the other models
+are built from the updated tables, and COMMIT publishes it all; otherwise the big tables are
+written in full.
 The run itself (locks, full build or update, writes) is
 :func:`expguard.runner.pipeline.run_incremental`.
 """
@@ -494,8 +496,9 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     built: dict[str, tuple[int, float]] = {}
     swaps: dict[str, dict[str, str]] = {}
     # A database output alone, on an engine that can: its three big tables are updated in place
-    # (rows appended, touched keys deleted and inserted) in the write's transaction, instead of
-    # being copied and written again. A Parquet folder is written in full files.
+    # (rows appended, touched keys' rows moved out and their recomputed rows inserted) in the run's
+    # one transaction, opened now, instead of being copied and written again. A Parquet folder is
+    # written in full files.
     in_place = updates_in_place(engine, targets)
     engine.in_place.clear()
     out: str | None = None
