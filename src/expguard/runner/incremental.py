@@ -553,19 +553,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     progress("model_done", {"name": STG_EXPOSURES, "rows": rows, "seconds": built[STG_EXPOSURES][1]})
     steps.done("new events")
 
-    # 2. deduped: the touched keys recomputed from all their staging rows
-    started = time.perf_counter()
-    progress("model_start", {"name": INT_DEDUPED})
-    checkpoint(f"model:{INT_DEDUPED}")
-    engine.create_view("__expguard_stg_touched", _q(
-        f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
-    rows, _, _ = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
-                            restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables), out)
-    built[INT_DEDUPED] = (rows, time.perf_counter() - started)
-    progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
-    steps.done("deduped")
-
-    # 3. assignments: only files added -> their rows, checked with the earlier rows of their keys;
+    # 2. assignments: only files added -> their rows, checked with the earlier rows of their keys;
     #    a processed file changed or gone (or a table) -> the whole assignment view, checked,
     #    diffed against the previous validation's assignment columns
     started = time.perf_counter()
@@ -637,15 +625,43 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         engine.create_view(assignment_rows, _q(f"select * from {ASSIGNMENTS}"))
     steps.done("assignments")
 
-    # 4. validation: the touched assignment keys recomputed
-    started = time.perf_counter()
-    progress("model_start", {"name": INT_VALIDATION})
-    checkpoint(f"model:{INT_VALIDATION}")
+    # the assigned units touched: those of the touched deduped keys, and of the assignments added,
+    # changed or deleted
     keys_v = "__expguard_keys_validation"
     engine.materialize(keys_v, _q(
         f"select distinct experiment_id, unit_id from (select experiment_id, unit_id from {keys_d} "
         f"union all select experiment_id, unit_id from {keys_a}) as t"))
     increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
+
+    # 3. deduped: the touched keys recomputed from all their staging rows
+    started = time.perf_counter()
+    progress("model_start", {"name": INT_DEDUPED})
+    checkpoint(f"model:{INT_DEDUPED}")
+    engine.create_view("__expguard_stg_touched", _q(
+        f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
+    recomputed_d = restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables)
+    if out is None:
+        rows, _, _ = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY, recomputed_d, out)
+    else:
+        # Updated in place: every deduped row of the touched units is moved out of the table (one
+        # scan, for both uses): the touched keys' rows are replaced by their recomputed ones, the
+        # units' other rows go back as they were, and all of them are the touched units' exposures
+        # that the validation reads.
+        engine.materialize(f"__expguard_recomputed_{INT_DEDUPED}", recomputed_d)
+        engine.take_rows(f"__expguard_previous_{INT_DEDUPED}", f"{out}.{INT_DEDUPED}", keys_v, _VALIDATION_KEY)
+        engine.materialize("__expguard_deduped_touched_units", _q(
+            f"select p.* from __expguard_previous_{INT_DEDUPED} as p where not exists (select 1 from {keys_d} as k "
+            f"where {_on('p', 'k', _DEDUPED_KEY)}) union all select * from __expguard_recomputed_{INT_DEDUPED}"))
+        engine.insert_rows(f"{out}.{INT_DEDUPED}", "__expguard_deduped_touched_units")
+        rows = _in_place(engine, INT_DEDUPED, out)
+    built[INT_DEDUPED] = (rows, time.perf_counter() - started)
+    progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
+    steps.done("deduped")
+
+    # 4. validation: the touched assignment keys recomputed
+    started = time.perf_counter()
+    progress("model_start", {"name": INT_VALIDATION})
+    checkpoint(f"model:{INT_VALIDATION}")
     touched_assignments = (f"select a.* from {assignment_rows} as a inner join {keys_v} as k "
                            f"on {_on('a', 'k', _VALIDATION_KEY)}")
     touched_deduped = f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"
@@ -669,7 +685,6 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         elif assignments_from_validation:
             touched_assignments = earlier_of(taken)
         engine.materialize("__expguard_assignments_touched", _q(touched_assignments))
-        engine.materialize("__expguard_deduped_touched_units", _q(touched_deduped))
         engine.materialize(now, recomputed)
         engine.insert_rows(f"{out}.{INT_VALIDATION}", now)
         rows = _in_place(engine, INT_VALIDATION, out)
