@@ -117,7 +117,8 @@ class Project:
             # place) the deduped rows of the exposed units without an assignment, as the full run's
             # outputs have them
             tables = {r[0] for r in a.sql("show tables").fetchall()} - {r[0] for r in b.sql("show tables").fetchall()}
-            if (self.root / "inc").is_dir():  # (a folder too: the database is written in full)
+            if (self.root / "inc").is_dir() or self.engine != "duckdb":
+                # (a folder too, or Spark: the database is written in full, not updated in place)
                 assert tables == {"_expguard_state"}
             else:
                 assert tables == {"_expguard_state", "_expguard_unassigned_exposures"}
@@ -554,3 +555,45 @@ def test_a_table_loaded_behind_its_watermark_is_rebuilt_in_full(warehouse_projec
     assert project.incremental().increment.reason == \
         "3 events have no ingested_at (the ingestion watermark): the table is rebuilt in full"
     project.assert_same_as_full()
+
+
+def _tables(path: Path) -> set[str]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return {row[0] for row in con.sql("show tables").fetchall()}
+
+
+def test_the_kept_unassigned_exposures_never_outlive_an_update_in_place(tmp_path, monkeypatch):
+    """The table kept beside the models for the updates in place is written by an incremental
+    run with a database alone, and dropped by any other write of the database (a run without
+    --incremental, a run with a folder too, another engine's writer): a stale copy would give a
+    later update wrong unassigned counts."""
+    from expguard.engines import create_engine
+    from expguard.engines.base import UNASSIGNED_NAME, Engine
+
+    monkeypatch.chdir(tmp_path)
+    p = Project(tmp_path, outputs="database")
+    p.set_assignments(base_assignments())
+    p.add_events("day-00.parquet", day_rows(0, range(0, 20)) + day_rows(0, range(500, 503)))  # 3 unassigned
+    database = tmp_path / "inc.duckdb"
+    assert p.incremental().increment.mode == "full"
+    assert {UNASSIGNED_NAME, "_expguard_state"} <= _tables(database)
+    p.add_events("day-01.parquet", day_rows(1, range(503, 505)))
+    assert p.incremental().increment.mode == "incremental"
+    assert len(p.rows(UNASSIGNED_NAME)) == 5
+    p.assert_same_as_full()
+    # a run without --incremental: neither the state nor the kept table stays
+    run(p.config("inc", False))
+    assert not {UNASSIGNED_NAME, "_expguard_state"} & _tables(database)
+    # the next incremental run is a full build that writes it again
+    assert p.incremental().increment.mode == "full" and UNASSIGNED_NAME in _tables(database)
+    # the writer other engines use (it copies each model through Arrow) drops it too
+    engine = create_engine(p.config("inc", False).engine)
+    try:
+        with duckdb.connect(str(database), read_only=True) as con:
+            health = con.sql("select * from fct_experiment_health").to_arrow_table()
+        engine.register_arrow("fct_experiment_health", health)
+        with Engine.database_writer(engine, ["fct_experiment_health"], database, None):
+            pass
+    finally:
+        engine.close()
+    assert UNASSIGNED_NAME not in _tables(database)

@@ -197,6 +197,8 @@ class Engine(abc.ABC):
                         "as select * from __expguard_model"
                     )
                     target.unregister("__expguard_model")
+                # (kept up to date only by the DuckDB engine's updates in place: stale after this)
+                target.execute(f"drop table if exists main.{UNASSIGNED_NAME}")
                 write_state(target, "main", state)
                 yield
             except BaseException:
