@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -70,13 +71,14 @@ def land(root: Path, files: dict[str, pa.Table]) -> None:
         pq.write_table(table, path)
 
 
-def expguard_run(root: Path, out: Path, db: Path, *extra: str, kill_at: str | None = None, wait: bool = True):
+def expguard_run(root: Path, out: Path | None, db: Path, *extra: str, kill_at: str | None = None, wait: bool = True):
+    """``out`` None: the database is the only output (an incremental run updates it in place)."""
     env = {k: v for k, v in os.environ.items() if k not in ("EXPGUARD_KILL_AT", "EXPGUARD_NO_EXCHANGE")}
     if kill_at:
         env["EXPGUARD_KILL_AT"] = kill_at
+    folder = ["--output-dir", str(out)] if out is not None else []
     command = [sys.executable, "-m", "expguard.cli", "run", "--events", str(root / "events"), "--assignments",
-               str(root / "assignments"), "--output-dir", str(out), "--database", str(db), "--quiet",
-               "--as-of", AS_OF, *extra]
+               str(root / "assignments"), *folder, "--database", str(db), "--quiet", "--as-of", AS_OF, *extra]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not wait:
         return process
@@ -88,11 +90,13 @@ def model_rows(out: Path) -> dict[str, list]:
     return {m: sorted_table(out / f"{m}.parquet").to_pylist() for m in MODELS}
 
 
-def day_n_pending(daily, folder: Path) -> tuple[Path, Path, Path]:
+def day_n_pending(daily, folder: Path, outputs: str = "folder and database") -> tuple[Path, Path | None, Path]:
     """In ``folder``: days 1..N-1 landed and built by a first incremental run (its state
-    recorded), then day N and the late slice landed; return the data, output folder and database."""
+    recorded), then day N and the late slice landed; return the data, output folder (None with
+    ``outputs="database"``: the database alone) and database."""
     first, later = daily
-    root, out, db = folder / "data", folder / "out", folder / "models.duckdb"
+    root, db = folder / "data", folder / "models.duckdb"
+    out = folder / "out" if outputs != "database" else None
     land(root, first)
     code, _, stderr = expguard_run(root, out, db, "--incremental")
     assert code == 0, stderr
@@ -151,3 +155,56 @@ def test_incremental_run_killed_at_random_moments(daily, tmp_path):
     assert expguard_run(root, out, db, "--incremental")[0] == 0
     assert beside(out) == []
     assert model_rows(out) == expected
+
+
+#: Where a run with a database output alone can be killed: while it builds (the big tables are
+#: updated in place then, in the run's open transaction), while it writes the other models, and
+#: just before its COMMIT.
+DATABASE_POINTS = [f"model:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["database:commit"]
+
+
+def database_rows(db: Path) -> dict[str, list]:
+    """Every table of the database (models, state, kept tables), its rows sorted."""
+    with duckdb.connect(str(db), read_only=True) as con:
+        names = [row[0] for row in con.execute("select table_name from information_schema.tables order by 1").fetchall()]
+        return {name: sorted(map(repr, con.execute(f'select * from "{name}"').fetchall())) for name in names}
+
+
+@pytest.mark.slow
+def test_killed_updates_in_place_leave_the_database_as_it_was(daily, tmp_path):
+    """A database output alone: the three big tables are updated in place inside the run's one
+    transaction, opened before the update. A kill at any point, before COMMIT, leaves every table
+    (models, state, the kept unassigned exposures) as it was; a kill at a random moment leaves the
+    previous tables or the complete new ones; the next run does the work and equals a full run."""
+    root, _, db = day_n_pending(daily, tmp_path, outputs="database")
+    before = database_rows(db)
+    assert {"_expguard_state", "_expguard_unassigned_exposures"} <= set(before)
+    for point in DATABASE_POINTS:
+        code, _, stderr = expguard_run(root, None, db, "--incremental", kill_at=point)
+        assert code == -9, f"{point}: the run was not killed (exit {code}): {stderr}"
+        assert database_rows(db) == before, f"killed at {point}, the database changed"
+    full = tmp_path / "full.duckdb"
+    assert expguard_run(root, None, full)[0] == 0
+    probe = day_n_pending(daily, tmp_path / "probe", outputs="database")
+    started = time.monotonic()
+    assert expguard_run(*probe, "--incremental")[0] == 0
+    duration = time.monotonic() - started
+    # the probe's tables, but for its state (which names the probe's own files)
+    after = {name: rows for name, rows in database_rows(probe[2]).items() if name != "_expguard_state"}
+    for fraction in (0.2, 0.5, 0.8):
+        process = expguard_run(root, None, db, "--incremental", wait=False)
+        time.sleep(fraction * duration)
+        process.kill()
+        process.communicate()
+        now = database_rows(db)
+        if now == before:
+            continue
+        assert {n: r for n, r in now.items() if n != "_expguard_state"} == after, \
+            f"killed at {fraction:.0%}, the database is neither run's tables"
+        break
+    assert expguard_run(root, None, db, "--incremental")[0] == 0
+    assert {n: r for n, r in database_rows(db).items() if n != "_expguard_state"} == after
+    with duckdb.connect(str(db), read_only=True) as a, duckdb.connect(str(full), read_only=True) as b:
+        for name in MODELS:
+            assert sorted(map(repr, a.execute(f'select * from "{name}"').fetchall())) == \
+                sorted(map(repr, b.execute(f'select * from "{name}"').fetchall())), name

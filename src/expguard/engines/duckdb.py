@@ -308,6 +308,7 @@ class DuckDBEngine(Engine):
             except BaseException:
                 self.con.execute("rollback")
                 raise
+            checkpoint("database:commit")
             self.con.execute("commit")
         except duckdb.Error as error:
             raise EngineError(f"writing the output database {str(path)!r} failed: {_first_line(error)}") from None
