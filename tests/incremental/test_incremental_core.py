@@ -586,6 +586,19 @@ def test_the_kept_unassigned_exposures_never_outlive_an_update_in_place(tmp_path
     assert not {UNASSIGNED_NAME, "_expguard_state"} & _tables(database)
     # the next incremental run is a full build that writes it again
     assert p.incremental().increment.mode == "full" and UNASSIGNED_NAME in _tables(database)
+    # written with a folder too (a full build: the folder has no state yet), the database is not
+    # updated in place: no kept table; the next run with the database alone updates it in place
+    # and makes the table from the previous tables
+    p.folder = True
+    p.add_events("day-02.parquet", day_rows(2, range(505, 506)))
+    assert p.incremental().increment.mode == "full"
+    assert UNASSIGNED_NAME not in _tables(database)
+    p.folder = False
+    shutil.rmtree(tmp_path / "inc")  # (the folder output dropped)
+    p.add_events("day-03.parquet", day_rows(3, range(506, 507)) + day_rows(3, range(0, 2)))
+    assert p.incremental().increment.mode == "incremental"
+    assert len(p.rows(UNASSIGNED_NAME)) == 7
+    p.assert_same_as_full()
     # the writer other engines use (it copies each model through Arrow) drops it too
     engine = create_engine(p.config("inc", False).engine)
     try:
