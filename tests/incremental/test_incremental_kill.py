@@ -26,7 +26,7 @@ import pytest
 from expguard.apps.demo.generator import generate
 from expguard.models.registry import load_models
 
-from reliability.test_faults import beside, listing, snapshot, sorted_table
+from reliability.test_faults import beside, kill_after, listing, snapshot, sorted_table
 
 MODELS = list(load_models())
 WRITE_POINTS = [f"parquet:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["commit"]
@@ -137,11 +137,7 @@ def test_incremental_run_killed_at_random_moments(daily, tmp_path):
     duration = time.monotonic() - started
     untouched = 0
     for fraction in (0.1, 0.3, 0.5, 0.7, 0.9):
-        process = expguard_run(root, out, db, "--incremental", wait=False)
-        time.sleep(fraction * duration)
-        process.kill()
-        process.communicate()
-        if process.returncode != -9:
+        if kill_after(expguard_run(root, out, db, "--incremental", wait=False), fraction * duration) != -9:
             # it finished first: the folder is now the complete incremental result
             assert model_rows(out) == expected
             break
@@ -192,10 +188,7 @@ def test_killed_updates_in_place_leave_the_database_as_it_was(daily, tmp_path):
     # the probe's tables, but for its state (which names the probe's own files)
     after = {name: rows for name, rows in database_rows(probe[2]).items() if name != "_expguard_state"}
     for fraction in (0.2, 0.5, 0.8):
-        process = expguard_run(root, None, db, "--incremental", wait=False)
-        time.sleep(fraction * duration)
-        process.kill()
-        process.communicate()
+        kill_after(expguard_run(root, None, db, "--incremental", wait=False), fraction * duration)
         now = database_rows(db)
         if now == before:
             continue

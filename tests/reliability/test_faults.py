@@ -92,6 +92,14 @@ def snapshot(out: Path, db: Path, exact: bool = True) -> dict[str, object]:
     return state
 
 
+def kill_after(process: "subprocess.Popen", seconds: float) -> int:
+    """SIGKILL a started run after ``seconds`` (unless it ended first); its exit code (-9 when killed)."""
+    time.sleep(seconds)
+    process.kill()
+    process.communicate()
+    return process.returncode
+
+
 def beside(out: Path) -> list[str]:
     """What runs left beside the output folder (staging, committed, versioned folders), the lock aside."""
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.expguard-")
@@ -204,11 +212,8 @@ def test_kill_at_random_moments_never_corrupts(dataset, tmp_path):
     untouched = 0
     # Moments spread over a run (its commit point is at its very end, but a warm run is quicker).
     for fraction in (0.1, 0.25, 0.4, 0.55, 0.7):
-        process = expguard_run(events, assignments, out, db, *window, wait=False)
-        time.sleep(fraction * duration)
-        process.kill()
-        process.communicate()
-        assert process.returncode == -9, "the run ended before it was killed"
+        code = kill_after(expguard_run(events, assignments, out, db, *window, wait=False), fraction * duration)
+        assert code == -9, "the run ended before it was killed"
         if listing(out) == before:
             # killed before its publication: the folder's complete listing and every checksum unchanged
             untouched += 1

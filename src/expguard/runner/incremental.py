@@ -424,29 +424,16 @@ def _append(engine: Engine, name: str, previous: str, new: str, out: str | None)
 
 
 def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
-                  recomputed: exp.Query, out: str | None) -> tuple[int, str, str]:
-    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``;
-    return its row count, a relation holding the previous rows of those keys and one holding
-    their rows now.
+                  recomputed: exp.Query) -> int:
+    """``name`` = the previous rows whose key is not in ``keys``, plus the rows of ``recomputed``
+    (a new table, for outputs written in full; an update in place moves rows instead: update()).
 
     Stored as one query (Spark 4.3 cannot checkpoint a union with a stored aggregate, whose
-    constraints name columns it no longer has: "key not found: <column>#id"). With ``out`` (the
-    output database open for an update in place), the recomputed rows are stored, the keys' rows
-    moved out of the output table (one scan) and the recomputed ones inserted; ``name`` is a view
-    of the updated table.
+    constraints name columns it no longer has: "key not found: <column>#id").
     """
-    taken = f"__expguard_previous_{name}"
-    if out is None:
-        kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
-        fresh = exp.select("*").from_(recomputed.subquery("r"))
-        rows = engine.materialize(name, exp.union(kept, fresh, distinct=False))
-        engine.create_view(taken, _q(f"select p.* from {previous} as p inner join {keys} as k on {_on('p', 'k', key)}"))
-        return rows, taken, f"(select v.* from {name} as v inner join {keys} as k on {_on('v', 'k', key)})"
-    stored = f"__expguard_recomputed_{name}"
-    engine.materialize(stored, recomputed)
-    engine.take_rows(taken, f"{out}.{name}", keys, key)
-    engine.insert_rows(f"{out}.{name}", stored)
-    return _in_place(engine, name, out), taken, stored
+    kept = _q(f"select p.* from {previous} as p where not exists (select 1 from {keys} as k where {_on('p', 'k', key)})")
+    fresh = exp.select("*").from_(recomputed.subquery("r"))
+    return engine.materialize(name, exp.union(kept, fresh, distinct=False))
 
 
 def updates_in_place(engine: Engine, targets: Targets) -> bool:
@@ -641,7 +628,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
     recomputed_d = restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables)
     if out is None:
-        rows, _, _ = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY, recomputed_d, out)
+        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY, recomputed_d)
     else:
         # Updated in place: every deduped row of the touched units is moved out of the table (one
         # scan, for both uses): the touched keys' rows are replaced by their recomputed ones, the
@@ -664,14 +651,16 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     checkpoint(f"model:{INT_VALIDATION}")
     touched_assignments = (f"select a.* from {assignment_rows} as a inner join {keys_v} as k "
                            f"on {_on('a', 'k', _VALIDATION_KEY)}")
-    touched_deduped = f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"
     recomputed = restricted(INT_VALIDATION, {ASSIGNMENTS: "__expguard_assignments_touched",
                                              INT_DEDUPED: "__expguard_deduped_touched_units"}, variables)
     if out is None:
         engine.create_view("__expguard_assignments_touched", _q(touched_assignments))
-        engine.create_view("__expguard_deduped_touched_units", _q(touched_deduped))
-        rows, taken, now = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY,
-                                         recomputed, out)
+        engine.create_view("__expguard_deduped_touched_units", _q(
+            f"select d.* from {INT_DEDUPED} as d inner join {keys_v} as k on {_on('d', 'k', _VALIDATION_KEY)}"))
+        rows = _replace_keys(engine, INT_VALIDATION, PREV + INT_VALIDATION, keys_v, _VALIDATION_KEY, recomputed)
+        # the touched units' rows before and now (read for the count of restated cohorts alone)
+        taken = f"(select p.* from {PREV}{INT_VALIDATION} as p inner join {keys_v} as k on {_on('p', 'k', _VALIDATION_KEY)})"
+        now = f"(select v.* from {INT_VALIDATION} as v inner join {keys_v} as k on {_on('v', 'k', _VALIDATION_KEY)})"
     else:
         # Updated in place: the touched units' validation rows are moved out of the table first
         # (one scan); their assignment columns are the earlier assignments of those units (the
@@ -688,10 +677,9 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         engine.materialize(now, recomputed)
         engine.insert_rows(f"{out}.{INT_VALIDATION}", now)
         rows = _in_place(engine, INT_VALIDATION, out)
-    if out is not None and assignments_from_validation:
-        # every assignment is now in the updated validation table, the new ones included
-        engine.create_view(ASSIGNMENTS, _q(earlier_columns))
-    if out is not None:
+        if assignments_from_validation:
+            # every assignment is now in the updated validation table, the new ones included
+            engine.create_view(ASSIGNMENTS, _q(earlier_columns))
         # the unassigned exposed units: the touched units' rows replaced by those of them that
         # have no assignment now; the daily model reads them instead of its anti join of every
         # deduped row with every assignment (its own SQL, given no assignment to match)
