@@ -31,6 +31,10 @@ SOURCE_DIALECT = "duckdb"
 #: The layer folders, in the order a run passes through them.
 LAYERS = ("staging", "intermediate", "marts")
 
+#: The folder of the merges: ``merges/NAME.sql`` combines model NAME's rows of two runs into the
+#: rows the model gives on both runs' inputs (not a model: incremental runs read it).
+MERGES = "merges"
+
 
 @dataclass(frozen=True)
 class Model:
@@ -98,6 +102,29 @@ def _model_files() -> list[tuple[str, str, object]]:
             if item.name.endswith(".sql") or (item.name.endswith(".py") and not item.name.startswith("_")):
                 files.append((layer, item.name, item))
     return files
+
+
+def merge_files() -> list[tuple[str, object]]:
+    """``(file name, resource)`` of every merge file, by name."""
+    folder = resources.files(__package__) / MERGES
+    return [(item.name, item) for item in sorted(folder.iterdir(), key=lambda p: p.name) if item.name.endswith(".sql")]
+
+
+@cache
+def _merges() -> dict[str, exp.Query]:
+    found = {}
+    for file_name, item in merge_files():
+        statements = sqlglot.parse(item.read_text(encoding="utf-8"), read=SOURCE_DIALECT)
+        if len(statements) != 1 or not isinstance(statements[0], exp.Query):  # pragma: no cover - packaging
+            raise RuntimeError(f"merge {file_name} must be exactly one SELECT statement")
+        found[file_name.removesuffix(".sql")] = statements[0]
+    return found
+
+
+def merge_query(model: str) -> exp.Query:
+    """A fresh parsed tree of model ``model``'s merge (``merges/<model>.sql``): it reads the model's
+    name, a relation holding the model's rows of two runs, and gives the model's rows on both."""
+    return _merges()[model].copy()
 
 
 @cache

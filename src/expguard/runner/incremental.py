@@ -14,12 +14,15 @@ A run compares the fingerprint and the files with what it finds now:
   input is a table (no ingestion watermark), or there is no earlier state: a full build, and
   the one-line reason;
 - else the new event files are read alone, their staging rows appended
-  (``stg_experiment_exposures``); the deduped keys they touch are recomputed with the deduped
-  model's own SQL over those keys' staging rows; the assignment keys touched (by those deduped
+  (``stg_experiment_exposures``); the deduped model's own SQL runs on them alone and its rows are
+  merged with the previous rows of the keys they touch (``models/merges/``: earliest exposure by
+  the model's order, latest exposure, counts added); the assignment keys touched (by those deduped
   keys, and by assignments added, changed or deleted since the last run) are recomputed with
   the validation model's own SQL; every other model is rebuilt in full from the updated tables
   with its own SQL or Python. One implementation of every model: the incremental steps run the
-  same parsed SQL with its input tables swapped for the touched rows (:func:`restricted`).
+  same parsed SQL with its input tables swapped for the touched rows (:func:`restricted`); the
+  deduped merge is written once beside the model and checked against it (the merge of the model
+  on two parts of the events is the model on all of them).
 
 With a database output alone, on an engine that can (DuckDB), the run's one transaction is opened
 on the output database before the update, the three big tables are updated in place as it goes
@@ -53,7 +56,7 @@ from ..engines.base import STATE_NAME, UNASSIGNED_NAME, Engine
 from ..inputs import contracts
 from ..inputs import views as inputs
 from ..models.compile import rename_inputs
-from ..models.registry import _model_files, load_models
+from ..models.registry import _model_files, load_models, merge_files, merge_query
 from ..outputs.publish import STATE_FILE
 from ..settings.config import ColumnMapping, RunConfig, Source
 from ..sql.render import bind_variables
@@ -66,6 +69,9 @@ FULL, INCREMENTAL = "full", "incremental"
 
 _DEDUPED_KEY = ("experiment_id", "unit_id", "variation_id")
 _VALIDATION_KEY = ("experiment_id", "unit_id")
+#: the deduped model's columns, in its order
+_DEDUPED_COLUMNS = ("experiment_id", "unit_id", "variation_id", "event_id", "exposed_at", "last_exposed_at",
+                    "exposure_event_count")
 
 
 @dataclass
@@ -123,9 +129,9 @@ class Steps:
 # -- fingerprint and listing -------------------------------------------------------------------
 
 def models_hash() -> str:
-    """A hash of every model file's text (SQL and Python)."""
+    """A hash of every model file's text (SQL and Python) and of the merges."""
     digest = hashlib.sha256()
-    for layer, name, item in _model_files():
+    for layer, name, item in [*_model_files(), *(("merges", n, i) for n, i in merge_files())]:
         digest.update(f"{layer}/{name}\0".encode())
         digest.update(item.read_bytes())
         digest.update(b"\0")
@@ -620,25 +626,35 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         f"union all select experiment_id, unit_id from {keys_a}) as t"))
     increment.restated_units = _count(engine, f"select count(*) as n from {keys_v}")
 
-    # 3. deduped: the touched keys recomputed from all their staging rows
+    # 3. deduped: the model's own SQL on the new events alone, merged with the touched keys' rows
+    #    before (merges/int_experiment_exposures_deduped.sql): no earlier event is read again
     started = time.perf_counter()
     progress("model_start", {"name": INT_DEDUPED})
     checkpoint(f"model:{INT_DEDUPED}")
-    engine.create_view("__expguard_stg_touched", _q(
-        f"select s.* from {STG_EXPOSURES} as s inner join {keys_d} as k on {_on('s', 'k', _DEDUPED_KEY)}"))
-    recomputed_d = restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_stg_touched"}, variables)
+    # (a view, read once: Spark cannot store a union with a stored aggregate, see _replace_keys)
+    engine.create_view("__expguard_new_deduped", restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_new_stg"}, variables))
+
+    def merged(before: str) -> exp.Query:
+        # the deduped rows of relation ``before`` merged with the new events' deduped rows
+        columns = ", ".join(_DEDUPED_COLUMNS)
+        engine.create_view("__expguard_deduped_to_merge", _q(
+            f"select {columns} from {before} union all select {columns} from __expguard_new_deduped"))
+        return rename_inputs(merge_query(INT_DEDUPED), {INT_DEDUPED: "__expguard_deduped_to_merge"},
+                             "duckdb")  # type: ignore[return-value]
+
     if out is None:
-        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY, recomputed_d)
+        engine.create_view("__expguard_deduped_before", _q(
+            f"select p.* from {PREV}{INT_DEDUPED} as p where exists (select 1 from {keys_d} as k "
+            f"where {_on('p', 'k', _DEDUPED_KEY)})"))
+        rows = _replace_keys(engine, INT_DEDUPED, PREV + INT_DEDUPED, keys_d, _DEDUPED_KEY,
+                             merged("__expguard_deduped_before"))
     else:
         # Updated in place: every deduped row of the touched units is moved out of the table (one
-        # scan, for both uses): the touched keys' rows are replaced by their recomputed ones, the
-        # units' other rows go back as they were, and all of them are the touched units' exposures
-        # that the validation reads.
-        engine.materialize(f"__expguard_recomputed_{INT_DEDUPED}", recomputed_d)
+        # scan, for both uses) and merged with the new rows (a row without new events comes out
+        # as it was): all of them go back in, and they are the touched units' exposures that the
+        # validation reads.
         engine.take_rows(f"__expguard_previous_{INT_DEDUPED}", f"{out}.{INT_DEDUPED}", keys_v, _VALIDATION_KEY)
-        engine.materialize("__expguard_deduped_touched_units", _q(
-            f"select p.* from __expguard_previous_{INT_DEDUPED} as p where not exists (select 1 from {keys_d} as k "
-            f"where {_on('p', 'k', _DEDUPED_KEY)}) union all select * from __expguard_recomputed_{INT_DEDUPED}"))
+        engine.materialize("__expguard_deduped_touched_units", merged(f"__expguard_previous_{INT_DEDUPED}"))
         engine.insert_rows(f"{out}.{INT_DEDUPED}", "__expguard_deduped_touched_units")
         rows = _in_place(engine, INT_DEDUPED, out)
     built[INT_DEDUPED] = (rows, time.perf_counter() - started)
