@@ -610,3 +610,18 @@ def test_the_kept_unassigned_exposures_never_outlive_an_update_in_place(tmp_path
     finally:
         engine.close()
     assert UNASSIGNED_NAME not in _tables(database)
+
+
+def test_health_looks_for_missing_exposures_in_every_event_file(project):
+    """An experiment without exposure events: the health model looks through all the events (an
+    incremental run binds the view over every file only then) and names the same candidates as a
+    full run, here events of another name, in an earlier file, that carry its id."""
+    project.add_events("other.parquet", [exposure(f"u{u}", ts(minutes=u), "A", "exp2", event_id=f"o{u}",
+                                                  event_name="exp2_seen") for u in range(5)])
+    project.incremental()
+    project.add_events("day-01.parquet", day_rows(1, range(3)))
+    assert project.incremental().increment.mode == "incremental"
+    texts = [str(value) for row in project.rows("fct_experiment_health") if row["experiment_id"] == "exp2"
+             for value in row.values()]
+    assert any("'exp2_seen' (5)" in text for text in texts), texts
+    project.assert_same_as_full()

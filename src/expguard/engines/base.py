@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 import contextlib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from sqlglot import exp
 
@@ -98,6 +98,8 @@ class Engine(abc.ABC):
         #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
         #: relation not listed is written as the engine infers.
         self.not_null: dict[str, tuple[str, ...]] = {}
+        #: Views built only when something asks for them (:meth:`defer`, :meth:`ensure`).
+        self._deferred: dict[str, Callable[[], None]] = {}
 
     # -- SQL ---------------------------------------------------------------------------------
     def render(self, query: exp.Expression) -> str:
@@ -117,6 +119,23 @@ class Engine(abc.ABC):
     def create_view(self, name: str, query: exp.Query) -> None:
         """Create (or replace) a temporary view."""
 
+    @abc.abstractmethod
+    def drop_view(self, name: str) -> None:
+        """Drop temporary view ``name`` if there is one."""
+
+    def defer(self, name: str, build: Callable[[], None]) -> None:
+        """Relation ``name`` is built by ``build`` when :meth:`ensure` first asks for it (a view
+        that costs to bind and that few runs read). Until then there is no relation ``name``: a
+        reader that did not ask fails loudly instead of reading an older view of that name."""
+        self.drop_view(name)
+        self._deferred[name] = build
+
+    def ensure(self, name: str) -> None:
+        """Build relation ``name`` now if it was deferred (:meth:`defer`); else nothing."""
+        build = self._deferred.pop(name, None)
+        if build is not None:
+            build()
+
     # -- an output database updated in place (engines with updates_in_place) ---------------------
     def open_output(self, database: Path) -> str:
         """Attach the output database for writing and open the run's one transaction on it now;
@@ -125,9 +144,11 @@ class Engine(abc.ABC):
         or a kill rolls everything back."""
         raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
 
-    def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...]) -> int:
+    def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...],
+                  columns: tuple[str, ...] | None = None) -> int:
         """Move the rows of output table ``table`` whose ``key`` is in relation ``keys`` into a new
-        table ``name`` (deleted from ``table``, in the open transaction); return their count."""
+        table ``name`` (deleted from ``table``, in the open transaction); return their count.
+        ``columns``: the columns ``name`` keeps (all by default; fewer are read faster)."""
         raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
 
     def create_output_table(self, table: str, query: exp.Query) -> int:

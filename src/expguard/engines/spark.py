@@ -456,6 +456,9 @@ class SparkEngine(Engine):
         except self._errors as error:
             raise EngineError(f"cannot create view {name}: {first_line(error)}") from None
 
+    def drop_view(self, name: str) -> None:
+        self.spark.catalog.dropTempView(name)
+
     # -- models ------------------------------------------------------------------------------
     def materialize(self, name: str, query: exp.Query) -> int:
         from pyspark import StorageLevel

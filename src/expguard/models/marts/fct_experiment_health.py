@@ -443,6 +443,7 @@ def find_candidates(engine: "Engine", experiments: Sequence[str], names: Sequenc
     """For each experiment (and ``None``, the stream), a clause naming the nearest candidates for
     its exposure events: other event names whose events carry the experiment's id, and names that
     look like the configured one. Runs two queries over the events; called only when needed."""
+    engine.ensure(EVENTS)  # (an incremental run binds the view over every event file only now)
     counts = engine.fetch(
         exp.select("event_name", exp.func("count", exp.Star()).as_("events"))
         .from_(EVENTS).group_by("event_name"))
