@@ -123,6 +123,13 @@ class Engine(abc.ABC):
     def drop_view(self, name: str) -> None:
         """Drop temporary view ``name`` if there is one."""
 
+    def spill(self, name: str) -> bool:
+        """Under a memory limit, move model table ``name`` out of memory: written once, as its
+        output file, to the engine's temporary folder, and read from there by the models still
+        to come (a view of the same name); the outputs copy that file. Return whether it moved
+        (an engine without a memory limit, or that cannot, keeps the table)."""
+        return False
+
     def defer(self, name: str, build: Callable[[], None]) -> None:
         """Relation ``name`` is built by ``build`` when :meth:`ensure` first asks for it (a view
         that costs to bind and that few runs read). Until then there is no relation ``name``: a

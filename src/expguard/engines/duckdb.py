@@ -106,6 +106,10 @@ class DuckDBEngine(Engine):
         self._attached: dict[str, str] = {}
         #: The output database's alias while :meth:`open_output`'s transaction is open.
         self._out: str | None = None
+        self._temp_directory = str(temp_directory)
+        #: Tables moved out of memory (:meth:`spill`): name -> their Parquet file.
+        self._spilled: dict[str, Path] = {}
+        self._spill_folder: str | None = None
 
     @property
     def _table(self) -> str:
@@ -234,6 +238,23 @@ class DuckDBEngine(Engine):
     #: the fsync of the atomic write) overlaps the others' encoding instead of idling a core.
     parquet_writers = 3
 
+    def spill(self, name: str) -> bool:
+        if not self.settings.memory_limit or self._out is not None:
+            return False
+        if self._spill_folder is None:
+            self._spill_folder = tempfile.mkdtemp(prefix="expguard-tables-", dir=self._temp_directory)
+        path = Path(self._spill_folder) / f"{name}.parquet"
+        self.write_parquet(name, path)  # the output file itself: columns REQUIRED as declared, checked
+        ident = exp.to_identifier(name).sql("duckdb")
+        try:
+            self.con.execute(f"drop table {ident}")
+            self.con.execute(f"create view {ident} as select * from read_parquet("
+                             + exp.Literal.string(str(path)).sql("duckdb") + ")")
+        except duckdb.Error as error:
+            raise EngineError(f"moving {name} out of memory failed: {_first_line(error)}") from None
+        self._spilled[name] = path
+        return True
+
     def write_parquet(self, name: str, path: Path) -> None:
         """Write table ``name`` to ``path``, each column REQUIRED or OPTIONAL as the model declares.
 
@@ -243,6 +264,10 @@ class DuckDBEngine(Engine):
         measurable), and the file's footer is checked after the write: a never-null column
         that came out OPTIONAL held a null, which is a model bug.
         """
+        if name in self._spilled:
+            # written already, by the same writer, when it left memory (spill): the same file
+            shutil.copyfile(self._spilled[name], path)
+            return
         ident = exp.to_identifier(name).sql("duckdb")
         required = self.not_null.get(name)
         # a cursor of its own: the same database, safe to use beside the other writers' cursors
@@ -384,5 +409,7 @@ class DuckDBEngine(Engine):
                 self._out = None
             self.con.close()
         finally:
+            if self._spill_folder:
+                shutil.rmtree(self._spill_folder, ignore_errors=True)
             if self._own_temp:
                 shutil.rmtree(self._own_temp, ignore_errors=True)
