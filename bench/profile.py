@@ -91,6 +91,7 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
     from expguard.settings.config import build_config
     from expguard.engines import create_engine
     from expguard.models.registry import load_models
+    from expguard.runner.pipeline import SPILLED_AFTER
 
     events, assignments = generate.paths(scale, data)
     config = build_config(events=events, assignments=assignments,
@@ -121,6 +122,12 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
             continue
         sql = engine.render(bind_variables(model.parse(), variables))
         profiled(con, f"create or replace table {model.name} as {sql}", model.name, lines)
+        if model.name in SPILLED_AFTER:
+            # as a run does: under a memory limit, a table leaves memory here (Engine.spill)
+            t = Clock()
+            if engine.spill(SPILLED_AFTER[model.name]):
+                lines.append(f"| {SPILLED_AFTER[model.name]} written and dropped from memory (its write below "
+                             f"copies the file) | {t} | |")
     t = Clock()
     validation_rows = con.execute("select count(*) from int_experiment_exposure_validation").fetchone()[0]
     contracts.check_unique_pairs(engine, validation_rows)
