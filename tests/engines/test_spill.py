@@ -106,3 +106,18 @@ def test_a_run_under_a_memory_limit_writes_the_same_outputs(tmp_path, monkeypatc
             assert a.sql(f"describe {name}").fetchall() == b.sql(f"describe {name}").fetchall(), name
             assert sort_rows(a.sql(f"select * from {name}").to_arrow_table().to_pylist()) == \
                 sort_rows(b.sql(f"select * from {name}").to_arrow_table().to_pylist()), name
+
+
+def test_the_engine_makes_its_own_temporary_folder_only_when_it_spills(tmp_path, monkeypatch):
+    """A run killed before anything spilled (most runs) leaves no folder in the system temp folder:
+    the engine names its own folder at start, DuckDB makes it when it first spills, close() removes it."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    engine = create_engine(EngineSettings(name="duckdb", memory_limit="1GB"))
+    try:
+        engine.materialize("t", _q("select 1 as k"))
+        assert list(tmp_path.iterdir()) == []  # nothing made yet: a kill now leaves nothing
+        assert engine.spill("t") is True  # the spilled table needs it: made now
+        assert [p.name.startswith("expguard-spill-") for p in tmp_path.iterdir()] == [True]
+    finally:
+        engine.close()
+    assert list(tmp_path.iterdir()) == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
@@ -85,7 +86,10 @@ class DuckDBEngine(Engine):
         self._own_temp = None
         temp_directory = settings.temp_directory
         if temp_directory is None:
-            self._own_temp = tempfile.mkdtemp(prefix="expguard-spill-")
+            # A folder of its own in the system's temp folder, named now but made by DuckDB only
+            # when it first spills (a random name no other process can guess): a run killed before
+            # it spilled leaves nothing behind; close() removes it.
+            self._own_temp = str(Path(tempfile.gettempdir()) / f"expguard-spill-{uuid.uuid4().hex}")
             temp_directory = self._own_temp
         config: dict[str, Any] = {"preserve_insertion_order": False}
         if settings.threads:
@@ -242,6 +246,7 @@ class DuckDBEngine(Engine):
         if not self.settings.memory_limit or self._out is not None:
             return False
         if self._spill_folder is None:
+            Path(self._temp_directory).mkdir(parents=True, exist_ok=True)
             self._spill_folder = tempfile.mkdtemp(prefix="expguard-tables-", dir=self._temp_directory)
         path = Path(self._spill_folder) / f"{name}.parquet"
         self.write_parquet(name, path)  # the output file itself: columns REQUIRED as declared, checked
