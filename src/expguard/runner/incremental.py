@@ -69,9 +69,6 @@ FULL, INCREMENTAL = "full", "incremental"
 
 _DEDUPED_KEY = ("experiment_id", "unit_id", "variation_id")
 _VALIDATION_KEY = ("experiment_id", "unit_id")
-#: the deduped model's columns, in its order
-_DEDUPED_COLUMNS = ("experiment_id", "unit_id", "variation_id", "event_id", "exposed_at", "last_exposed_at",
-                    "exposure_event_count")
 
 
 @dataclass
@@ -636,7 +633,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
 
     def merged(before: str) -> exp.Query:
         # the deduped rows of relation ``before`` merged with the new events' deduped rows
-        columns = ", ".join(_DEDUPED_COLUMNS)
+        columns = ", ".join(load_models()[INT_DEDUPED].parse().named_selects)  # the model's, in its order
         engine.create_view("__expguard_deduped_to_merge", _q(
             f"select {columns} from {before} union all select {columns} from __expguard_new_deduped"))
         return rename_inputs(merge_query(INT_DEDUPED), {INT_DEDUPED: "__expguard_deduped_to_merge"},
