@@ -203,3 +203,57 @@ def test_the_current_folder_or_one_holding_it_is_refused_as_output_folder(tmp_pa
         with pytest.raises(outputs.InputError, match="is the current folder or holds it"):
             outputs.check_writable(outputs.output_target(given), create=False)
     assert (inside / "mine.txt").read_text() == "mine" and outputs.leftovers(inside) == []
+
+
+# -- files started while the models build (ParquetStage.start), the rest at the end -----------
+
+
+def test_started_files_are_written_one_at_a_time_before_the_end_and_the_rest_at_the_end(tmp_path):
+    write, state = writer(delay=0.1)
+    stage = outputs.ParquetStage(tmp_path / "out", write, workers=3)
+    for name in NAMES[:3]:
+        stage.start(name)  # returns at once: the caller builds its next model meanwhile
+    assert state["written"] == []
+    deadline = time.monotonic() + 10
+    while len(state["written"]) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # written before finish() was called, in the order started, never two at once
+    assert state["written"] == NAMES[:3] and state["most"] == 1
+    staging = stage.finish(NAMES)
+    assert sorted(p.name for p in staging.glob("*.parquet")) == sorted(f"{n}.parquet" for n in NAMES)
+    # the three others were written at the end, side by side
+    assert sorted(state["written"][3:]) == sorted(NAMES[3:]) and state["most"] == 3
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_started_write_that_failed_fails_the_finish_and_removes_the_folder(tmp_path):
+    write, state = writer(fail="model_1")
+    stage = outputs.ParquetStage(tmp_path / "out", write)
+    stage.start("model_0")
+    stage.start("model_1")
+    with pytest.raises(RuntimeError, match="disk full while writing model_1"):
+        stage.finish(NAMES)
+    assert leftovers(tmp_path / "out") == []
+    # nothing was written at the end after the failure
+    assert not set(state["written"]) & set(NAMES[2:])
+
+
+def test_discard_waits_for_the_running_write_and_leaves_nothing(tmp_path):
+    write, state = writer(delay=0.3)
+    stage = outputs.ParquetStage(tmp_path / "out", write)
+    for name in NAMES:
+        stage.start(name)
+    time.sleep(0.05)
+    stage.discard()  # e.g. a later model failed
+    assert leftovers(tmp_path / "out") == []
+    assert state["running"] == 0 and len(state["written"]) <= 1  # the queued writes were dropped
+
+
+def test_no_stage_is_made_before_the_end_when_the_output_folder_has_no_parent_yet(tmp_path):
+    write, _ = writer()
+    assert outputs.ParquetStage.beside(tmp_path / "new" / "out", write) is None
+    assert list(tmp_path.iterdir()) == []  # a run that fails now leaves no new folder
+    stage = outputs.ParquetStage.beside(tmp_path / "out", write)
+    assert stage is not None and stage.path.parent == tmp_path
+    stage.discard()
+    assert list(tmp_path.iterdir()) == []

@@ -197,6 +197,9 @@ class Engine(abc.ABC):
     # -- outputs -----------------------------------------------------------------------------
     #: How many Parquet files :meth:`write_parquet` may write at once (from as many threads).
     parquet_writers: int = 1
+    #: Whether :meth:`write_parquet` may write a built model while the next models build (from
+    #: another thread): a full run then writes each file as soon as its model is done.
+    writes_beside_models: bool = False
 
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path) -> None:

@@ -242,6 +242,12 @@ class DuckDBEngine(Engine):
     #: the fsync of the atomic write) overlaps the others' encoding instead of idling a core.
     parquet_writers = 3
 
+    @property
+    def writes_beside_models(self) -> bool:  # type: ignore[override]
+        # Each write has a cursor of its own. Under a memory limit the writes wait for the end:
+        # a write's buffers beside the validation's hash table would make it spill more.
+        return not self.settings.memory_limit
+
     def spill(self, name: str) -> bool:
         if not self.settings.memory_limit or self._out is not None:
             return False

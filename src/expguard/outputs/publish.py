@@ -282,9 +282,120 @@ def _own_link_of(link: Path, target: Path) -> bool:
     return pointed.startswith(f".{target.name}.expguard-{VERSION}-") and (target.parent / pointed).is_dir()
 
 
+class ParquetStage:
+    """A new staging folder beside ``output_dir`` and the Parquet files written into it.
+
+    ``write(name, path)`` writes model ``name`` to ``path``. A run can :meth:`start` a model's
+    file as soon as the model is built, written on a background thread (one file at a time, in
+    the order started) while the run builds its later models, and writes the rest at the end
+    (:meth:`finish`, ``workers`` at once). The folder is complete only when every write has
+    succeeded (:meth:`finish` returns it); a failure anywhere removes it (:meth:`discard`), and
+    a kill leaves it to the next run's :func:`recover` (it is never inside ``output_dir``).
+    """
+
+    def __init__(self, output_dir: Path, write: Callable[[str, Path], None], workers: int = 1) -> None:
+        self.output_dir = Path(output_dir)
+        self._write = write
+        self._workers = workers
+        self._started: dict[str, concurrent.futures.Future] = {}
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self.path = _name(self.output_dir, STAGING, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            self.path.mkdir()
+        except OSError as error:
+            raise _user_error("output folder", self.output_dir, error) from None
+
+    @classmethod
+    def beside(cls, output_dir: Path, write: Callable[[str, Path], None], workers: int = 1) -> "ParquetStage | None":
+        """A stage for a run that starts writing before its models are all built, or None when
+        ``output_dir``'s parent folder does not exist yet (nothing is created before the run's
+        end then: a failed run leaves no new folder)."""
+        output_dir = Path(output_dir)
+        if not output_dir.parent.is_dir() or not os.access(output_dir.parent, os.W_OK):
+            return None
+        return cls(output_dir, write, workers)
+
+    def _write_one(self, name: str) -> None:
+        path = self.path / f"{name}.parquet"
+        self._write(name, path)
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+
+    def start(self, name: str) -> None:
+        """Begin writing ``name`` on the background thread; the caller goes on at once."""
+        checkpoint(f"parquet:{name}")
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-early-write")
+        self._started[name] = self._pool.submit(self._write_one, name)
+
+    def finish(self, names: list[str], extra: dict[str, str] | None = None) -> Path:
+        """Write every name not started yet, wait for the started ones, add ``extra`` (file
+        name -> text: an incremental run's state) and what ``output_dir`` holds besides the
+        models (hard links), sync it all; return the complete staging folder."""
+        try:
+            check_writable(self.output_dir)
+            for name in names:
+                if name in self._started:
+                    self._started[name].result()  # the first failure, in model order
+            rest = [name for name in names if name not in self._started]
+            if self._workers <= 1:
+                for name in rest:
+                    checkpoint(f"parquet:{name}")
+                    self._write_one(name)
+            else:
+                self._write_side_by_side(rest)
+            for file_name, text in (extra or {}).items():
+                with open(self.path / file_name, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+            # the state of an earlier run is never carried into a new set
+            _carry(self.output_dir, self.path, {f"{name}.parquet" for name in names} | {STATE_FILE})
+            _fsync_dir(self.path)
+        except OSError as error:
+            self.discard()
+            if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
+                raise _user_error("output folder", self.output_dir, error) from None
+            raise
+        except BaseException:
+            self.discard()
+            raise
+        self._close_pool()
+        return self.path
+
+    def _write_side_by_side(self, names: list[str]) -> None:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="expguard-write") as pool:
+            pending: list[concurrent.futures.Future] = []
+            try:
+                for name in names:
+                    checkpoint(f"parquet:{name}")
+                    pending.append(pool.submit(self._write_one, name))
+                concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_EXCEPTION)
+            finally:
+                # after a failure, writes not yet started are dropped; started ones end first
+                for future in pending:
+                    future.cancel()
+                concurrent.futures.wait(pending)
+            for future in pending:
+                future.result()  # the first failure, in model order
+
+    def _close_pool(self) -> None:
+        if self._pool is not None:
+            for future in self._started.values():
+                future.cancel()
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def discard(self) -> None:
+        """Stop: drop the writes not begun, wait for the running one, remove the folder."""
+        self._close_pool()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
 def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path], None], workers: int = 1,
                   extra: dict[str, str] | None = None) -> Path:
-    """Write ``<name>.parquet`` for each name into a new staging folder beside ``output_dir``.
+    """Write ``<name>.parquet`` for each name into a new staging folder beside ``output_dir``
+    (:class:`ParquetStage`, every file at the end) and return the complete folder.
 
     With ``workers`` > 1 that many files are written at once (an engine whose single-file
     writes use one core each: Spark); the folder is complete only when every write succeeded,
@@ -294,54 +405,7 @@ def stage_parquet(output_dir: Path, names: list[str], write: Callable[[str, Path
     """
     output_dir = Path(output_dir)
     check_writable(output_dir)
-    staging = _name(output_dir, STAGING, f"{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        staging.mkdir()
-    except OSError as error:
-        raise _user_error("output folder", output_dir, error) from None
-
-    def write_one(name: str) -> None:
-        path = staging / f"{name}.parquet"
-        write(name, path)
-        with open(path, "rb") as handle:
-            os.fsync(handle.fileno())
-
-    try:
-        if workers <= 1:
-            for name in names:
-                checkpoint(f"parquet:{name}")
-                write_one(name)
-        else:
-            with concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="expguard-write") as pool:
-                pending: list[concurrent.futures.Future] = []
-                try:
-                    for name in names:
-                        checkpoint(f"parquet:{name}")
-                        pending.append(pool.submit(write_one, name))
-                    concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_EXCEPTION)
-                finally:
-                    # after a failure, writes not yet started are dropped; started ones end first
-                    for future in pending:
-                        future.cancel()
-                    concurrent.futures.wait(pending)
-                for future in pending:
-                    future.result()  # the first failure, in model order
-        for file_name, text in (extra or {}).items():
-            with open(staging / file_name, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-        _carry(output_dir, staging, {f"{name}.parquet" for name in names} | {STATE_FILE})
-        _fsync_dir(staging)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES):
-            raise _user_error("output folder", output_dir, error) from None
-        raise
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return staging
+    return ParquetStage(output_dir, write, workers).finish(names, extra)
 
 
 def _carry(source: Path, staging: Path, replaced: set[str]) -> None:

@@ -21,7 +21,7 @@ from ..engines import create_engine
 from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
 from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
-                               lock_path, output_target, publish, recover, stage_parquet)
+                               ParquetStage, lock_path, output_target, publish, recover, stage_parquet)
 from ..models.compile import rename_inputs
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
@@ -140,12 +140,14 @@ SPILLED_AFTER = {INT_DEDUPED: STG_EXPOSURES}
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
                  done: "dict[str, ModelResult] | None" = None,
-                 swaps: "dict[str, dict[str, str]] | None" = None) -> list[ModelResult]:
+                 swaps: "dict[str, dict[str, str]] | None" = None,
+                 built: "Callable[[str], None] | None" = None) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
     model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
     engine already (an incremental run's updated ones) and are not built again; a SQL model in
     ``swaps`` reads other relations in place of some of its input tables (its own SQL, the
-    tables renamed: an incremental run's smaller equivalents)."""
+    tables renamed: an incremental run's smaller equivalents). ``built(name)`` is called as
+    each model is done (a full run starts writing its file then: :class:`ParquetStage`)."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
@@ -171,14 +173,17 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
         result = ModelResult(model.name, rows, time.perf_counter() - started)
         results.append(result)
         progress("model_done", {"name": model.name, "rows": rows, "seconds": result.seconds})
+        if built is not None:
+            built(model.name)
     return results
 
 
-def build_checked(engine: Engine, config: RunConfig, progress: Progress = _silent) -> list[ModelResult]:
+def build_checked(engine: Engine, config: RunConfig, progress: Progress = _silent,
+                  built: "Callable[[str], None] | None" = None) -> list[ModelResult]:
     """Build every model (:func:`build_models`) with the assignment contracts checked around
     them (:func:`contracts_checked`): the one way a run, a report and a diagnosis build."""
     with contracts_checked(engine) as checked:
-        models = build_models(engine, config, progress)
+        models = build_models(engine, config, progress, built=built)
         rows = {model.name: model.rows for model in models}
         if INT_VALIDATION in rows:
             checked["validation_rows"] = rows[INT_VALIDATION]
@@ -205,10 +210,11 @@ def build_tables(config: RunConfig, names: list[str], progress: Progress = _sile
 
 
 @contextlib.contextmanager
-def output_locks(config: RunConfig, lock_timeout: float, create: bool = True) -> Iterator[None]:
+def output_locks(config: RunConfig, lock_timeout: float, create: bool = True,
+                 keep: Path | None = None) -> Iterator[None]:
     """Hold the locks of every output target (database, then folder: a fixed order, so that two
     runs never deadlock), after checking they can be written (``create``: the folder is created
-    now if missing); recover the folder's leftovers."""
+    now if missing); recover the folder's leftovers (but ``keep``: this run's staging folder)."""
     outputs = config.outputs.resolved()
     output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
@@ -219,12 +225,12 @@ def output_locks(config: RunConfig, lock_timeout: float, create: bool = True) ->
         if output_dir is not None:
             check_writable(output_dir, create=create)
             stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
-            recover(output_dir)
+            recover(output_dir, keep=keep)
         yield
 
 
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float,
-                  *, state: str | None = None, locked: bool = False) -> None:
+                  *, state: str | None = None, locked: bool = False, stage: ParquetStage | None = None) -> None:
     """Write every model to every output target, all or nothing.
 
     Each target is written aside first (Parquet files in a staging folder beside the output
@@ -235,14 +241,15 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
 
     ``state`` (an incremental run's JSON state) is written with the models, in the same
     transaction and the same published folder; without it an earlier state is removed.
-    ``locked``: the caller holds :func:`output_locks` already.
+    ``locked``: the caller holds :func:`output_locks` already. ``stage``: the Parquet staging
+    folder that some files were written into already, while the models built (:func:`run`).
     """
     outputs = config.outputs.resolved()
     output_dir = output_target(outputs.output_dir) if outputs.output_dir is not None else None
     database = Path(outputs.database) if outputs.database is not None else None
     with contextlib.ExitStack() as stack:
         if not locked:
-            stack.enter_context(output_locks(config, lock_timeout))
+            stack.enter_context(output_locks(config, lock_timeout, keep=stage.path if stage is not None else None))
         staging = None
         try:
             with contextlib.ExitStack() as transaction:
@@ -250,7 +257,10 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
                     transaction.enter_context(engine.database_writer(names, database, state))
                 if output_dir is not None:
                     extra = {STATE_FILE: state} if state is not None else None
-                    staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers, extra)
+                    if stage is None:
+                        staging = stage_parquet(output_dir, names, engine.write_parquet, engine.parquet_writers, extra)
+                    else:
+                        staging = stage.finish(names, extra)
                     staging = commit(staging)
                 # leaving this block commits the database transaction
             if staging is not None and output_dir is not None:
@@ -287,15 +297,24 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
             with exclusive_lock(lock_path(target), lock_timeout, target):
                 recover(target)
     engine = create_engine(config.engine)
+    stage = None
     try:
         progress("prepare", {})
         prepare(engine, config)
-        result = RunResult(models=build_checked(engine, config, progress))
+        if outputs.output_dir is not None and engine.writes_beside_models:
+            # Each model's file is written as soon as the model is built, while the later ones
+            # build: the writes fill the moments a core would idle (a model's serial end, the
+            # Python models, the small ones).
+            stage = ParquetStage.beside(output_target(outputs.output_dir), engine.write_parquet, engine.parquet_writers)
+        result = RunResult(models=build_checked(engine, config, progress, built=stage.start if stage else None))
         result.health = engine.rows(FCT_HEALTH)
         result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
         progress("write", {})
-        write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout)
+        write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout, stage=stage)
+        stage = None
     finally:
+        if stage is not None:
+            stage.discard()  # a failure before the write: no file of this run stays
         engine.close()
     result.seconds = time.perf_counter() - started
     return result

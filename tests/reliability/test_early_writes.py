@@ -1,0 +1,110 @@
+"""A full run writes each model's Parquet file as soon as the model is built, while the later
+models build (``ParquetStage.start``, ``Engine.writes_beside_models``): the files go into the run's
+staging folder beside the output folder, published only when every model and every check passed.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from expguard.core.constants import FCT_HEALTH, STG_EXPOSURES
+from expguard.core.errors import EngineError
+from expguard.engines.duckdb import DuckDBEngine
+from expguard.models.registry import load_models
+from expguard.outputs.publish import leftovers
+from expguard.runner.pipeline import run
+from expguard.settings.config import build_config
+from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, ts, write_rows
+
+LAST = list(load_models())[-1]
+
+
+def _project(root: Path) -> tuple[Path, Path]:
+    events, assignments = root / "events.parquet", root / "assignments.parquet"
+    write_rows(events, [exposure(f"u{u}", ts(minutes=u), "A" if u % 2 else "B", event_id=f"e{u}") for u in range(30)],
+               EVENT_SCHEMA)
+    write_rows(assignments, [assignment(f"u{u}", "A" if u % 2 else "B", ts()) for u in range(25)], ASSIGNMENT_SCHEMA)
+    return events, assignments
+
+
+def _config(tmp_path: Path, events: Path, assignments: Path, **engine):
+    return build_config(events=str(events), assignments=str(assignments), engine={"name": "duckdb", **engine},
+                        vars={"exp_health_as_of": "2026-04-01T00:00:00"}, output={"dir": str(tmp_path / "out")})
+
+
+def _spy_writes(monkeypatch) -> tuple[threading.Event, list[str]]:
+    """Record every model file written (by name) and signal when the staged events' file starts."""
+    started, written = threading.Event(), []
+    original = DuckDBEngine.write_parquet
+
+    def spy(self, name, path):
+        if name == STG_EXPOSURES:
+            started.set()
+        original(self, name, path)
+        written.append(name)
+
+    monkeypatch.setattr(DuckDBEngine, "write_parquet", spy)
+    return started, written
+
+
+def test_the_staged_events_are_written_while_the_later_models_build(tmp_path, monkeypatch):
+    events, assignments = _project(tmp_path)
+    started, written = _spy_writes(monkeypatch)
+    seen = {}
+
+    def progress(event, info):
+        if event == "model_start" and info["name"] == LAST:
+            # the first model's file is being written (or done) before the last model starts;
+            # a run that wrote everything at the end would never set this (waited for 10 s)
+            seen["before last model"] = started.wait(timeout=10)
+
+    result = run(_config(tmp_path, events, assignments), progress)
+    assert seen == {"before last model": True}
+    assert sorted(written) == sorted(load_models())  # each file once, none written twice
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{m}.parquet" for m in load_models())
+    assert pq.read_table(tmp_path / "out" / f"{STG_EXPOSURES}.parquet").num_rows == result.rows(STG_EXPOSURES)
+    assert leftovers(tmp_path / "out") == []
+
+
+def test_under_a_memory_limit_the_files_are_written_after_the_models(tmp_path, monkeypatch):
+    events, assignments = _project(tmp_path)
+    order = []
+    original = DuckDBEngine.write_parquet
+
+    def spy(self, name, path):
+        original(self, name, path)
+        order.append(("written", name))
+
+    monkeypatch.setattr(DuckDBEngine, "write_parquet", spy)
+    run(_config(tmp_path, events, assignments, memory_limit="1GB", temp_directory=str(tmp_path)),
+        lambda event, info: order.append((event, info.get("name"))))
+    end = order.index(("write", None))
+    assert order[end - 1] == ("model_done", LAST)
+    # before the end, only the staged events' file, as they left memory (Engine.spill); every
+    # model's file after the last model: the writes' buffers never share the limit with a model
+    assert [step for step in order[:end] if step[0] == "written"] == [("written", STG_EXPOSURES)]
+    assert sorted(name for _, name in order[end + 1:]) == sorted(load_models())
+
+
+def test_a_run_that_fails_after_its_first_files_were_written_leaves_nothing(tmp_path, monkeypatch):
+    events, assignments = _project(tmp_path)
+    run(_config(tmp_path, events, assignments))  # the previous outputs
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
+    started, _ = _spy_writes(monkeypatch)
+    original = DuckDBEngine.register_rows
+
+    def failing(self, name, rows, columns):
+        if name == FCT_HEALTH:
+            assert started.wait(timeout=10)  # the early writes are under way
+            raise EngineError("the health model failed")
+        return original(self, name, rows, columns)
+
+    monkeypatch.setattr(DuckDBEngine, "register_rows", failing)
+    with pytest.raises(EngineError, match="the health model failed"):
+        run(_config(tmp_path, events, assignments))
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
+    assert leftovers(tmp_path / "out") == []  # the staging folder and its written files: gone
