@@ -1,6 +1,8 @@
-"""A full run writes each model's Parquet file as soon as the model is built, while the later
-models build (``ParquetStage.start``, ``Engine.writes_beside_models``): the files go into the run's
-staging folder beside the output folder, published only when every model and every check passed.
+"""A full run writes the models' Parquet files while its last models build (``ParquetStage.start``,
+``pipeline.writes_beside``, ``Engine.writes_beside_models``): from the moment the validation (the
+last large model) is built, every model built so far and then each one as it is built. The files
+go into the run's staging folder beside the output folder, published only when every model and
+every check passed.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from expguard.core.constants import FCT_HEALTH, STG_EXPOSURES
+from expguard.core.constants import FCT_HEALTH, INT_VALIDATION, STG_EXPOSURES
 from expguard.core.errors import EngineError
 from expguard.engines.duckdb import DuckDBEngine
 from expguard.models.registry import load_models
 from expguard.outputs.publish import leftovers
 from expguard.runner.pipeline import run
 from expguard.settings.config import build_config
-from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, ts, write_rows
+from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
 
 LAST = list(load_models())[-1]
 
@@ -51,19 +53,22 @@ def _spy_writes(monkeypatch) -> tuple[threading.Event, list[str]]:
     return started, written
 
 
-def test_the_staged_events_are_written_while_the_later_models_build(tmp_path, monkeypatch):
+def test_the_files_are_written_while_the_last_models_build(tmp_path, monkeypatch):
     events, assignments = _project(tmp_path)
     started, written = _spy_writes(monkeypatch)
     seen = {}
 
     def progress(event, info):
+        if event == "model_done" and info["name"] == INT_VALIDATION:
+            # not beside the large models: nothing is written before the validation is built
+            seen["before validation"] = list(written) or started.is_set()
         if event == "model_start" and info["name"] == LAST:
             # the first model's file is being written (or done) before the last model starts;
             # a run that wrote everything at the end would never set this (waited for 10 s)
             seen["before last model"] = started.wait(timeout=10)
 
     result = run(_config(tmp_path, events, assignments), progress)
-    assert seen == {"before last model": True}
+    assert seen == {"before validation": False, "before last model": True}
     assert sorted(written) == sorted(load_models())  # each file once, none written twice
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(f"{m}.parquet" for m in load_models())
     assert pq.read_table(tmp_path / "out" / f"{STG_EXPOSURES}.parquet").num_rows == result.rows(STG_EXPOSURES)
@@ -108,3 +113,38 @@ def test_a_run_that_fails_after_its_first_files_were_written_leaves_nothing(tmp_
         run(_config(tmp_path, events, assignments))
     assert {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()} == before
     assert leftovers(tmp_path / "out") == []  # the staging folder and its written files: gone
+
+
+def test_an_incremental_update_writes_its_updated_models_while_the_downstream_ones_build(tmp_path, monkeypatch):
+    """The update's large models are done before the downstream models build: their files are
+    written from the first downstream model on, and the outputs are those of a full run."""
+    (tmp_path / "events").mkdir()
+    _, assignments = _project(tmp_path)
+    write_rows(tmp_path / "events" / "day1.parquet",
+               [exposure(f"u{u}", ts(minutes=u), "A" if u % 2 else "B", event_id=f"e{u}") for u in range(20)],
+               EVENT_SCHEMA)
+
+    def config(out: str, incremental: bool):
+        return build_config(events=str(tmp_path / "events"), assignments=str(assignments),
+                            vars={"exp_health_as_of": "2026-04-01T00:00:00"}, output={"dir": str(tmp_path / out)},
+                            incremental=incremental)
+
+    run(config("inc", True))
+    write_rows(tmp_path / "events" / "day2.parquet",
+               [exposure(f"u{u}", ts(days=1, minutes=u), "A" if u % 2 else "B", event_id=f"f{u}") for u in range(10, 30)],
+               EVENT_SCHEMA)
+    started, written = _spy_writes(monkeypatch)
+    seen = {}
+
+    def progress(event, info):
+        if event == "model_start" and info["name"] == LAST:
+            seen["before last model"] = started.wait(timeout=10)
+
+    result = run(config("inc", True), progress)
+    assert result.increment.mode == "incremental" and seen == {"before last model": True}
+    assert leftovers(tmp_path / "inc") == []
+    run(config("full", False))
+    for name in load_models():
+        inc, full = pq.read_table(tmp_path / "inc" / f"{name}.parquet"), pq.read_table(tmp_path / "full" / f"{name}.parquet")
+        assert inc.schema == full.schema, name
+        assert sort_rows(inc.to_pylist()) == sort_rows(full.to_pylist()), name

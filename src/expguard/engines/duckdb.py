@@ -244,9 +244,11 @@ class DuckDBEngine(Engine):
 
     @property
     def writes_beside_models(self) -> bool:  # type: ignore[override]
-        # Each write has a cursor of its own. Under a memory limit the writes wait for the end:
-        # a write's buffers beside the validation's hash table would make it spill more.
-        return not self.settings.memory_limit
+        # Each write has a cursor of its own, which cannot see the tables of an open output
+        # transaction (open_output: temporary ones). Under a memory limit the writes wait for the
+        # end: a writer's buffers beside the models would make them spill more (at L under 2 GB,
+        # 2 CPU s more).
+        return not self.settings.memory_limit and self._out is None
 
     def spill(self, name: str) -> bool:
         if not self.settings.memory_limit or self._out is not None:
