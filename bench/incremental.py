@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 
 import check  # noqa: E402
 import generate  # noqa: E402
-from run import machine, measure  # noqa: E402
+from run import compile_expguard, machine, measure  # noqa: E402
 
 
 
@@ -257,6 +257,7 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=HERE / "work")
     parser.add_argument("--results-dir", type=Path, default=HERE / "results")
     args = parser.parse_args()
+    compile_expguard()  # as a wheel install has them, for both kinds of run (bench/run.py)
     started = time.monotonic()
     days_dir = split_by_day(args.scale, args.data_dir, args.work_dir)
     work = args.work_dir / f"{args.scale}-{args.engine}-{args.outputs}"
