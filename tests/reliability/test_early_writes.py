@@ -18,7 +18,7 @@ from expguard.core.errors import EngineError
 from expguard.engines.duckdb import DuckDBEngine
 from expguard.models.registry import load_models
 from expguard.outputs.publish import leftovers
-from expguard.runner.pipeline import run
+from expguard.runner.pipeline import run, writes_beside
 from expguard.settings.config import build_config
 from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_rows, ts, write_rows
 
@@ -148,3 +148,26 @@ def test_an_incremental_update_writes_its_updated_models_while_the_downstream_on
         inc, full = pq.read_table(tmp_path / "inc" / f"{name}.parquet"), pq.read_table(tmp_path / "full" / f"{name}.parquet")
         assert inc.schema == full.schema, name
         assert sort_rows(inc.to_pylist()) == sort_rows(full.to_pylist()), name
+
+
+def test_writes_beside_holds_the_models_built_before_the_validation_then_starts_them_in_order():
+    class Stage:
+        def __init__(self):
+            self.started = []
+
+        def start(self, name):
+            self.started.append(name)
+
+    stage = Stage()
+    built = writes_beside(stage)
+    names = list(load_models())
+    first = names.index(INT_VALIDATION)
+    for name in names[:first]:
+        built(name)
+    assert stage.started == []  # nothing beside the large models
+    built(INT_VALIDATION)
+    assert stage.started == names[:first + 1]  # the held ones, in build order, and the validation
+    for name in names[first + 1:]:
+        built(name)
+        assert stage.started[-1] == name  # each later one as soon as it is built
+    assert stage.started == names and writes_beside(None) is None

@@ -198,7 +198,8 @@ class Engine(abc.ABC):
     #: How many Parquet files :meth:`write_parquet` may write at once (from as many threads).
     parquet_writers: int = 1
     #: Whether :meth:`write_parquet` may write a built model while the next models build (from
-    #: another thread): a full run then writes each file as soon as its model is done.
+    #: another thread): a run then writes its files beside its last models
+    #: (:func:`expguard.runner.pipeline.writes_beside`) instead of after them.
     writes_beside_models: bool = False
 
     @abc.abstractmethod

@@ -246,8 +246,8 @@ class DuckDBEngine(Engine):
     def writes_beside_models(self) -> bool:  # type: ignore[override]
         # Each write has a cursor of its own, which cannot see the tables of an open output
         # transaction (open_output: temporary ones). Under a memory limit the writes wait for the
-        # end: a writer's buffers beside the models would make them spill more (at L under 2 GB,
-        # 2 CPU s more).
+        # end: beside the large models a writer's buffers made them spill more (L under 2 GB:
+        # 2 CPU s more), and beside the last models only they gained nothing.
         return not self.settings.memory_limit and self._out is None
 
     def spill(self, name: str) -> bool:
