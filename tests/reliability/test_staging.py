@@ -209,7 +209,7 @@ def test_the_current_folder_or_one_holding_it_is_refused_as_output_folder(tmp_pa
 
 
 def test_started_files_are_written_one_at_a_time_before_the_end_and_the_rest_at_the_end(tmp_path):
-    write, state = writer(delay=0.1)
+    write, state = writer(delay=0.3)
     stage = outputs.ParquetStage(tmp_path / "out", write, workers=3)
     for name in NAMES[:3]:
         stage.start(name)  # returns at once: the caller builds its next model meanwhile
