@@ -325,7 +325,8 @@ class ParquetStage:
         """Begin writing ``name`` on the background thread; the caller goes on at once."""
         checkpoint(f"parquet:{name}")
         if self._pool is None:
-            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="expguard-early-write")
+            self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                               thread_name_prefix="expguard-early-write")
         self._started[name] = self._pool.submit(self._write_one, name)
 
     def finish(self, names: list[str], extra: dict[str, str] | None = None) -> Path:

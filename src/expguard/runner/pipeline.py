@@ -147,7 +147,8 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     engine already (an incremental run's updated ones) and are not built again; a SQL model in
     ``swaps`` reads other relations in place of some of its input tables (its own SQL, the
     tables renamed: an incremental run's smaller equivalents). ``built(name)`` is called as
-    each model is done (a full run starts writing its file then: :class:`ParquetStage`)."""
+    each model is done, the models in ``done`` included (a run writes its files beside its last
+    models: :func:`writes_beside`)."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
@@ -240,6 +241,23 @@ def writes_beside(stage: ParquetStage | None) -> "Callable[[str], None] | None":
 
 
 @contextlib.contextmanager
+def staged_beside(engine: Engine, output_dir: Path | None) -> Iterator[ParquetStage | None]:
+    """The Parquet staging folder a run writes into while its last models build
+    (:func:`writes_beside`): made now when there is an output folder and the engine can
+    (:attr:`Engine.writes_beside_models`), else None. Whatever the block's end, nothing of it
+    stays: a run that failed before publishing leaves no file of its own (a published folder
+    was renamed already, so there is nothing left to remove)."""
+    stage = None
+    if output_dir is not None and engine.writes_beside_models:
+        stage = ParquetStage.beside(output_dir, engine.write_parquet, engine.parquet_writers)
+    try:
+        yield stage
+    finally:
+        if stage is not None:
+            stage.discard()
+
+
+@contextlib.contextmanager
 def output_locks(config: RunConfig, lock_timeout: float, create: bool = True,
                  keep: Path | None = None) -> Iterator[None]:
     """Hold the locks of every output target (database, then folder: a fixed order, so that two
@@ -318,6 +336,7 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
     outputs = config.outputs.resolved()
     if outputs.database is not None:
         check_database_writable(Path(outputs.database))
+    target = None
     if outputs.output_dir is not None:
         target = output_target(outputs.output_dir)
         # An output folder that cannot be written stops the run now, not after the models.
@@ -327,21 +346,16 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
             with exclusive_lock(lock_path(target), lock_timeout, target):
                 recover(target)
     engine = create_engine(config.engine)
-    stage = None
     try:
         progress("prepare", {})
         prepare(engine, config)
-        if outputs.output_dir is not None and engine.writes_beside_models:
-            stage = ParquetStage.beside(output_target(outputs.output_dir), engine.write_parquet, engine.parquet_writers)
-        result = RunResult(models=build_checked(engine, config, progress, built=writes_beside(stage)))
-        result.health = engine.rows(FCT_HEALTH)
-        result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
-        progress("write", {})
-        write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout, stage=stage)
-        stage = None
+        with staged_beside(engine, target) as stage:
+            result = RunResult(models=build_checked(engine, config, progress, built=writes_beside(stage)))
+            result.health = engine.rows(FCT_HEALTH)
+            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+            progress("write", {})
+            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout, stage=stage)
     finally:
-        if stage is not None:
-            stage.discard()  # a failure before the write: no file of this run stays
         engine.close()
     result.seconds = time.perf_counter() - started
     return result
@@ -366,53 +380,49 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
         reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
         steps.done("read state")
         engine = create_engine(config.engine)
-        stage = None
         try:
-            progress("prepare", {})
-            listed = dataclasses.replace(
-                config,
-                events=events.source(config.events) if events is not None else config.events,
-                assignments=assignments.source(config.assignments) if assignments is not None else config.assignments,
-            )
-            watermark = None
-            if incremental.uses_watermark(config):
-                # a table with an ingestion watermark: its rows tell what is new
-                prepare(engine, listed)
-                earlier = None if previous is None else previous["inputs"]["events"].get("watermark")
-                watermark = incremental.read_watermark(engine, earlier if reason is None else None)
-                if reason is None:
-                    reason = incremental.watermark_reason(earlier, watermark)
-                steps.done("read state")
-            if targets.output_dir is not None and engine.writes_beside_models:
-                stage = ParquetStage.beside(targets.output_dir, engine.write_parquet, engine.parquet_writers)
-            if reason is not None:
-                increment.reason = reason
-                if watermark is None:
+            with staged_beside(engine, targets.output_dir) as stage:
+                progress("prepare", {})
+                listed = dataclasses.replace(
+                    config,
+                    events=events.source(config.events) if events is not None else config.events,
+                    assignments=(assignments.source(config.assignments) if assignments is not None
+                                 else config.assignments),
+                )
+                watermark = None
+                if incremental.uses_watermark(config):
+                    # a table with an ingestion watermark: its rows tell what is new
                     prepare(engine, listed)
-                models = build_checked(engine, listed, progress, built=writes_beside(stage))
-                beside = incremental.kept_beside(engine, targets)
-                steps.done("build")
-            else:
-                increment.mode = incremental.INCREMENTAL
-                assert previous is not None
-                built, swaps = incremental.update(engine, config, targets, previous, events, assignments, increment,
-                                                  steps, progress, watermark)
-                done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
-                models = build_models(engine, config, progress, done=done, swaps=swaps, built=writes_beside(stage))
-                beside = []
-                steps.done("downstream models")
-            result = RunResult(models=models)
-            result.health = engine.rows(FCT_HEALTH)
-            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
-            progress("write", {})
-            write_outputs(engine, config, [m.name for m in result.models] + beside, result, lock_timeout,
-                          state=incremental.state_text(current, events, assignments, watermark), locked=True,
-                          stage=stage)
-            stage = None
-            steps.done("write")
+                    earlier = None if previous is None else previous["inputs"]["events"].get("watermark")
+                    watermark = incremental.read_watermark(engine, earlier if reason is None else None)
+                    if reason is None:
+                        reason = incremental.watermark_reason(earlier, watermark)
+                    steps.done("read state")
+                if reason is not None:
+                    increment.reason = reason
+                    if watermark is None:
+                        prepare(engine, listed)
+                    models = build_checked(engine, listed, progress, built=writes_beside(stage))
+                    beside = incremental.kept_beside(engine, targets)
+                    steps.done("build")
+                else:
+                    increment.mode = incremental.INCREMENTAL
+                    assert previous is not None
+                    built, swaps = incremental.update(engine, config, targets, previous, events, assignments, increment,
+                                                      steps, progress, watermark)
+                    done = {name: ModelResult(name, rows, seconds) for name, (rows, seconds) in built.items()}
+                    models = build_models(engine, config, progress, done=done, swaps=swaps, built=writes_beside(stage))
+                    beside = []
+                    steps.done("downstream models")
+                result = RunResult(models=models)
+                result.health = engine.rows(FCT_HEALTH)
+                result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+                progress("write", {})
+                write_outputs(engine, config, [m.name for m in result.models] + beside, result, lock_timeout,
+                              state=incremental.state_text(current, events, assignments, watermark), locked=True,
+                              stage=stage)
+                steps.done("write")
         finally:
-            if stage is not None:
-                stage.discard()  # a failure before the write: no file of this run stays
             engine.close()
     result.increment = increment
     result.seconds = time.perf_counter() - started
