@@ -326,7 +326,14 @@ def test_changed_variables_force_a_full_build_only_when_the_updated_models_read_
     assert result.increment.mode == "incremental"
     project.assert_same_as_full(exp_exposure_max_days_after_assignment=7, exp_health_coverage_warn=0.9,
                                 exp_health_as_of="2026-05-01T00:00:00")
-    result = project.incremental(exp_exposure_max_days_after_assignment=7, exp_exposure_event_name=["experiment_viewed", "x"])
+    # the horizon of the by-variation counts, which an update in place restates from their
+    # previous values (models/restate.py): a full build
+    project.add_events("day-03.parquet", day_rows(3, range(5)))
+    result = project.incremental(exp_exposure_max_days_after_assignment=7, exp_alert_horizon_days=2)
+    assert result.increment.reason == "variables changed: exp_alert_horizon_days 1 -> 2"
+    project.assert_same_as_full(exp_exposure_max_days_after_assignment=7, exp_alert_horizon_days=2)
+    result = project.incremental(exp_exposure_max_days_after_assignment=7, exp_alert_horizon_days=2,
+                                 exp_exposure_event_name=["experiment_viewed", "x"])
     assert result.increment.reason == ('variables changed: exp_exposure_event_name "experiment_viewed" -> '
                                        '["experiment_viewed", "x"]')
 

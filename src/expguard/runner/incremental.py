@@ -48,13 +48,15 @@ import sqlglot
 from sqlglot import exp
 
 from ..core import files
-from ..core.constants import ASSIGNMENTS, EVENTS, FCT_DAILY, INT_DEDUPED, INT_VALIDATION, STG_EXPOSURES
+from ..core.constants import (ASSIGNMENTS, EVENTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_DEDUPED, INT_VALIDATION,
+                              STG_EXPOSURES)
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
 from ..engines.base import STATE_NAME, UNASSIGNED_NAME, Engine
 from ..inputs import contracts
 from ..inputs import views as inputs
+from ..models import restate
 from ..models.compile import rename_inputs
 from ..models.registry import _model_files, load_models, merge_files, merge_query
 from ..outputs.publish import STATE_FILE
@@ -65,6 +67,10 @@ from ..sql.render import bind_variables
 STATE_FORMAT = 1
 #: The models an incremental run updates by key; every other model is rebuilt in full.
 MAINTAINED = (STG_EXPOSURES, INT_DEDUPED, INT_VALIDATION)
+#: Models whose aggregate over a maintained model is restated from their previous output and
+#: the rows that changed (models/restate.py) when an output database is updated in place:
+#: model -> the maintained model it aggregates.
+RESTATED = {FCT_DAILY_BY_VARIATION: INT_VALIDATION}
 FULL, INCREMENTAL = "full", "incremental"
 
 _DEDUPED_KEY = ("experiment_id", "unit_id", "variation_id")
@@ -136,12 +142,14 @@ def models_hash() -> str:
 
 
 def maintained_variables(config: RunConfig) -> dict[str, Any]:
-    """The variables the models updated by key read (the others shape only models rebuilt in
-    full every run, so a change of theirs needs no full build)."""
+    """The variables the models updated by key read, and the restated aggregates (the others
+    shape only models rebuilt in full every run, so a change of theirs needs no full build)."""
     models = load_models()
     names: set[str] = set()
     for name in MAINTAINED:
         names |= {node.name for node in models[name].parse().find_all(exp.Placeholder)}
+    for name, table in RESTATED.items():
+        names |= {node.name for node in restate.aggregate_of(models[name].parse(), table).find_all(exp.Placeholder)}
     values = config.variables.as_dict()
     return {name: list(v) if isinstance(v := values[name], tuple) else v for name in sorted(names)}
 
@@ -412,6 +420,18 @@ def restricted(model: str, tables: dict[str, str], variables: dict[str, Any]) ->
     return rename_inputs(tree, tables, "duckdb")  # type: ignore[return-value]
 
 
+def renamed(tables: dict[str, str]) -> Callable[[exp.Query], exp.Query]:
+    """A model's tree with the tables it reads swapped for others (its own SQL)."""
+    return lambda tree: rename_inputs(tree, tables, "duckdb")  # type: ignore[return-value]
+
+
+def _restating(table: str, previous: str, added: str, removed: str) -> Callable[[exp.Query], exp.Query]:
+    """A model's tree with its aggregate over ``table`` restated (models/restate.py): its
+    previous output ``previous``, plus relation ``added``'s rows, minus ``removed``'s."""
+    not_null = load_models()[table].not_null
+    return lambda tree: restate.restated(tree, table, not_null, previous, added, removed)
+
+
 def _count(engine: Engine, sql: str) -> int:
     return int(engine.fetch(_q(sql))[0]["n"])
 
@@ -474,17 +494,18 @@ PREV = "__expguard_prev_"
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
            events: Listing | None, assignments: Listing | None, increment: Increment, steps: Steps,
            progress: Callable[[str, dict], None], watermark: dict[str, Any] | None = None,
-           ) -> tuple[dict[str, tuple[int, float]], dict[str, dict[str, str]]]:
+           ) -> tuple[dict[str, tuple[int, float]], dict[str, Callable[[exp.Query], exp.Query]]]:
     """Update the three models maintained by key in ``engine``; return their (rows, seconds), and
-    the models to build with some of their input tables swapped for others (model -> {table:
-    relation}: the daily model reads the unassigned exposures kept in an output database).
+    the models to build from a transformed tree of their own (model -> transform: the daily model
+    reads the unassigned exposures kept in an output database, the by-variation model restates
+    its counts).
 
     ``events`` None: the events are a table with an ingestion watermark, whose events view is
     built already; its new rows are those ingested after the previous watermark, up to
     ``watermark`` (the newest ``ingested_at`` now, which the state records)."""
     variables = config.variables.as_dict()
     built: dict[str, tuple[int, float]] = {}
-    swaps: dict[str, dict[str, str]] = {}
+    swaps: dict[str, Callable[[exp.Query], exp.Query]] = {}
     # A database output alone, on an engine that can: its three big tables are updated in place
     # (rows appended, touched keys' rows moved out and their recomputed rows inserted) in the run's
     # one transaction, opened now, instead of being copied and written again. A Parquet folder is
@@ -678,9 +699,13 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         # Updated in place: the touched units' validation rows are moved out of the table first
         # (one scan); their assignment columns are the earlier assignments of those units (the
         # uniqueness check of new assignment files reads them), then the recomputed rows go in.
+        # (and the columns the restated aggregates read: their rows before are subtracted)
         taken, now = f"__expguard_previous_{INT_VALIDATION}", f"__expguard_recomputed_{INT_VALIDATION}"
+        read = [c for c in load_models()[INT_VALIDATION].parse().named_selects if c in set().union(*(
+            restate.read_columns(load_models()[m].parse(), t) for m, t in RESTATED.items() if t == INT_VALIDATION))]
+        assignment_columns = ("experiment_id", "unit_id", "assigned_variation_id", "assigned_at", "assignment_date")
         engine.take_rows(taken, f"{out}.{INT_VALIDATION}", keys_v, _VALIDATION_KEY,
-                         ("experiment_id", "unit_id", "assigned_variation_id", "assigned_at", "assignment_date"))
+                         (*assignment_columns, *(c for c in read if c not in assignment_columns)))
         if only_added:
             engine.create_view(ASSIGNMENTS, _q(earlier_of_new_keys.format(earlier=earlier_of(taken))))
             contracts.check_unique_pairs(engine)
@@ -704,7 +729,10 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         engine.in_place.add(UNASSIGNED_NAME)
         engine.create_view("__expguard_unassigned", _q(f"select * from {out}.{UNASSIGNED_NAME}"))
         engine.create_view("__expguard_no_assignments", _q(f"select * from {ASSIGNMENTS} where false"))
-        swaps[FCT_DAILY] = {INT_DEDUPED: "__expguard_unassigned", ASSIGNMENTS: "__expguard_no_assignments"}
+        swaps[FCT_DAILY] = renamed({INT_DEDUPED: "__expguard_unassigned", ASSIGNMENTS: "__expguard_no_assignments"})
+        # the by-variation counts: the previous ones, plus the recomputed rows', minus the taken rows'
+        for model, table in RESTATED.items():
+            swaps[model] = _restating(table, f"{out}.{model}", now, taken)
     if increment.restated_units:
         # (an assigned unit restated whose validation row is identical is counted as restated)
         increment.restated_cohorts = _count(engine, (

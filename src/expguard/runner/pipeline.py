@@ -22,7 +22,6 @@ from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
 from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
                                ParquetStage, lock_path, output_target, publish, recover, stage_parquet)
-from ..models.compile import rename_inputs
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
 from ..models.verdict import Verdict, overall, verdicts
@@ -30,6 +29,7 @@ from . import incremental
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
+    from sqlglot import exp
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 
@@ -140,13 +140,13 @@ SPILLED_AFTER = {INT_DEDUPED: STG_EXPOSURES}
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
                  done: "dict[str, ModelResult] | None" = None,
-                 swaps: "dict[str, dict[str, str]] | None" = None,
+                 swaps: "dict[str, Callable[[exp.Query], exp.Query]] | None" = None,
                  built: "Callable[[str], None] | None" = None) -> list[ModelResult]:
     """Materialize every model in dependency order, variables bound as literals; a Python
     model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
     engine already (an incremental run's updated ones) and are not built again; a SQL model in
-    ``swaps`` reads other relations in place of some of its input tables (its own SQL, the
-    tables renamed: an incremental run's smaller equivalents). ``built(name)`` is called as
+    ``swaps`` is built from its tree transformed (its own SQL, variables bound, with some input
+    tables renamed to an incremental run's smaller equivalents, or its counts restated). ``built(name)`` is called as
     each model is done, the models in ``done`` included (a run writes its files beside its last
     models: :func:`writes_beside`)."""
     results = []
@@ -169,7 +169,7 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
         else:
             tree = bind_variables(model.parse(), variables)
             if swaps and model.name in swaps:
-                tree = rename_inputs(tree, swaps[model.name], "duckdb")
+                tree = swaps[model.name](tree)
             rows = engine.materialize(model.name, tree)
         if model.name in SPILLED_AFTER and not done:
             engine.spill(SPILLED_AFTER[model.name])
