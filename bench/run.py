@@ -131,6 +131,9 @@ def measure(command: list[str], env: dict[str, str] | None = None, timeout: floa
         fd, report = tempfile.mkstemp(prefix="bench-time-")
         os.close(fd)
         command = [TIME_BIN, "-f", "%M", "-o", report, *command]
+    # The previous run's writes (hundreds of MB of outputs, the inputs just landed) are flushed
+    # first: left dirty, the kernel writes them back during this run and bills it the I/O waits.
+    os.sync()
     started = time.perf_counter()
     popen = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
     proc = psutil.Process(popen.pid)

@@ -313,6 +313,19 @@ def test_a_processed_file_changed_or_gone_forces_a_full_build(project, change, r
     project.assert_same_as_full()
 
 
+def test_an_earlier_output_missing_forces_a_full_build(project):
+    # a model the update reads back (the by-variation counts are restated from theirs in a
+    # database updated in place) dropped from the outputs by hand
+    project.incremental()
+    with duckdb.connect(str(project.root / "inc.duckdb")) as con:
+        con.execute("drop table fct_experiment_exposure_quality_daily_by_variation")
+    project.add_events("day-01.parquet", day_rows(1, range(5)))
+    result = project.incremental()
+    assert result.increment.reason == ("an earlier output is missing: "
+                                       "inc.duckdb table fct_experiment_exposure_quality_daily_by_variation")
+    project.assert_same_as_full()
+
+
 def test_changed_variables_force_a_full_build_only_when_the_updated_models_read_them(project):
     project.incremental()
     project.add_events("day-01.parquet", day_rows(1, range(5)))

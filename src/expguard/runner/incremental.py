@@ -328,8 +328,10 @@ def read_state(targets: Targets) -> tuple[dict[str, Any] | None, str]:
     if targets.output_dir is not None:
         path = targets.output_dir / STATE_FILE
         found.append((shown(str(targets.output_dir)), path.read_text(encoding="utf-8") if path.is_file() else None))
+    tables: set[str] = set()
     if targets.database is not None:
-        found.append((shown(str(targets.database)), _database_state(targets.database)))
+        text, tables = _database_state(targets.database)
+        found.append((shown(str(targets.database)), text))
     missing = [where for where, text in found if text is None]
     if missing:
         return None, f"first run: no earlier state in {missing[0]}"
@@ -342,39 +344,37 @@ def read_state(targets: Targets) -> tuple[dict[str, Any] | None, str]:
         return None, f"the earlier state in {found[0][0]} is unreadable"
     if not isinstance(state, dict):
         return None, f"the earlier state in {found[0][0]} is unreadable"
-    missing_outputs = _missing_outputs(targets)
+    missing_outputs = _missing_outputs(targets, tables)
     if missing_outputs:
         return None, f"an earlier output is missing: {missing_outputs}"
     return state, ""
 
 
-def _database_state(database: Path) -> str | None:
+def _database_state(database: Path) -> tuple[str | None, set[str]]:
+    """The state text in ``database`` (None when it has none) and its tables, read in one opening."""
     if not database.is_file():
-        return None
+        return None, set()
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as con:
         tables = {row[0] for row in con.execute(
             "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
         if STATE_NAME not in tables:
-            return None
+            return None, tables
         rows = con.execute(f"select state from main.{STATE_NAME}").fetchall()
-    return rows[0][0] if len(rows) == 1 else None
+    return (rows[0][0] if len(rows) == 1 else None), tables
 
 
-def _missing_outputs(targets: Targets) -> str | None:
+def _missing_outputs(targets: Targets, tables: set[str]) -> str | None:
+    """The first maintained output missing (``tables``: those of the output database)."""
     if targets.output_dir is not None:
         for name in MAINTAINED:
             path = targets.output_dir / f"{name}.parquet"
             if not path.is_file():
                 return shown(str(path))
     if targets.database is not None:
-        import duckdb
-
-        with duckdb.connect(str(targets.database), read_only=True) as con:
-            tables = {row[0] for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
-        for name in MAINTAINED:
+        # (the restated models too: an update in place reads their previous rows)
+        for name in (*MAINTAINED, *RESTATED):
             if name not in tables:
                 return f"{shown(str(targets.database))} table {name}"
     return None
