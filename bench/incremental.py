@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 
 import check  # noqa: E402
 import generate  # noqa: E402
-from run import compile_expguard, machine, measure  # noqa: E402
+from run import EXPGUARD_BIN, compile_expguard, machine, measure  # noqa: E402
 
 
 
@@ -124,7 +124,7 @@ def as_of(days_dir: Path) -> str:
 
 
 def command(inputs: Path, out: Path, outputs: str, engine: str, incremental: bool, stamp: str) -> list[str]:
-    cmd = ["expguard", "run", "-q", "--events", str(inputs / "events"), "--assignments", str(inputs / "assignments"),
+    cmd = [EXPGUARD_BIN, "run", "-q", "--events", str(inputs / "events"), "--assignments", str(inputs / "assignments"),
            "--as-of", stamp, "--engine", engine]
     if outputs in ("dir", "both"):
         cmd += ["--output-dir", str(out)]
