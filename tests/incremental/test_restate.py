@@ -121,6 +121,10 @@ def test_a_sum_of_a_column_that_may_be_null_is_refused():
      "not a plain GROUP BY"),
     ("count(*) as assigned_units", "count(unit_id) as assigned_units", "no count"),
     ("cast(c.exposure_events as bigint) as exposure_events,", "", "does not pass on exposure_events"),
+    ("cast(c.exposure_events as bigint) as exposure_events,", "cast(c.exposure_events as double) as exposure_events,",
+     "does not pass on exposure_events"),
+    ("cast(c.exposure_events as bigint) as exposure_events,", "cast(t.data_through as bigint) as exposure_events,",
+     "does not pass on exposure_events"),
 ])
 def test_a_model_not_of_the_restated_form_is_refused(old, new, refusal):
     sql = load_models()[FCT_DAILY_BY_VARIATION].sql

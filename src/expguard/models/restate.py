@@ -22,9 +22,6 @@ from collections.abc import Iterable
 
 from sqlglot import exp
 
-_ADDITIVE = (exp.Count, exp.Sum)
-
-
 def _source_cte(tree: exp.Query, table: str) -> exp.CTE:
     found = [cte for cte in tree.ctes if isinstance(cte.this, exp.Select)
              and any(t.name == table and not t.args.get("db") for t in cte.this.find_all(exp.Table))]
@@ -57,14 +54,20 @@ def _is_measure(node: exp.Expression, not_null: frozenset[str]) -> bool:
     return False
 
 
-def _output_of(tree: exp.Query, cte: str) -> dict[str, str]:
-    """cte column -> the output column that passes it on (``cast(c.x as t) as y`` or ``c.x as y``)."""
+def _output_of(tree: exp.Query, cte: str, measures: list[str]) -> dict[str, str]:
+    """CTE column -> the output column that passes it on, as it is (``c.x as y``) or cast
+    (``cast(c.x as t) as y``; a measure only to an integer type: its value is read back)."""
+    sources = [tree.args.get("from_"), *(tree.args.get("joins") or [])]
+    aliases = {t.alias_or_name for s in sources if s is not None for t in [s.this]
+               if isinstance(t, exp.Table) and t.name == cte and not t.args.get("db")}
     passed: dict[str, str] = {}
     for select in tree.expressions:
         value = select.this if isinstance(select, exp.Alias) else select
         if isinstance(value, exp.Cast):
+            if value.this.name in measures and not value.to.is_type(*exp.DataType.INTEGER_TYPES):
+                continue
             value = value.this
-        if isinstance(value, exp.Column):
+        if isinstance(value, exp.Column) and value.table in aliases:
             passed.setdefault(value.name, select.alias_or_name)
     return passed
 
@@ -102,7 +105,7 @@ def restated(tree: exp.Query, table: str, not_null: Iterable[str], previous: str
             raise ValueError(f"{select.alias_or_name} of the aggregate over {table} is not additive: {value.sql()}")
     if counted is None:
         raise ValueError(f"the aggregate over {table} has no count(*): an emptied group could not be told")
-    passed = _output_of(tree, cte.alias)
+    passed = _output_of(tree, cte.alias, measures)
     missing = [name for name in keys + measures if name not in passed]
     if missing:
         raise ValueError(f"the output does not pass on {', '.join(missing)} of the aggregate over {table}")
