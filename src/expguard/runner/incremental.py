@@ -701,11 +701,14 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         # uniqueness check of new assignment files reads them), then the recomputed rows go in.
         # (and the columns the restated aggregates read: their rows before are subtracted)
         taken, now = f"__expguard_previous_{INT_VALIDATION}", f"__expguard_recomputed_{INT_VALIDATION}"
-        read = [c for c in load_models()[INT_VALIDATION].parse().named_selects if c in set().union(*(
-            restate.read_columns(load_models()[m].parse(), t) for m, t in RESTATED.items() if t == INT_VALIDATION))]
         assignment_columns = ("experiment_id", "unit_id", "assigned_variation_id", "assigned_at", "assignment_date")
-        engine.take_rows(taken, f"{out}.{INT_VALIDATION}", keys_v, _VALIDATION_KEY,
-                         (*assignment_columns, *(c for c in read if c not in assignment_columns)))
+        aggregated: set[str] = set()
+        for model, table in RESTATED.items():
+            if table == INT_VALIDATION:
+                aggregated |= restate.read_columns(load_models()[model].parse(), table)
+        also = [c for c in load_models()[INT_VALIDATION].parse().named_selects
+                if c in aggregated and c not in assignment_columns]
+        engine.take_rows(taken, f"{out}.{INT_VALIDATION}", keys_v, _VALIDATION_KEY, (*assignment_columns, *also))
         if only_added:
             engine.create_view(ASSIGNMENTS, _q(earlier_of_new_keys.format(earlier=earlier_of(taken))))
             contracts.check_unique_pairs(engine)

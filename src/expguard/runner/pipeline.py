@@ -146,9 +146,9 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
     model's rows are stored with ``engine.register_rows``. Models in ``done`` are in the
     engine already (an incremental run's updated ones) and are not built again; a SQL model in
     ``swaps`` is built from its tree transformed (its own SQL, variables bound, with some input
-    tables renamed to an incremental run's smaller equivalents, or its counts restated). ``built(name)`` is called as
-    each model is done, the models in ``done`` included (a run writes its files beside its last
-    models: :func:`writes_beside`)."""
+    tables renamed to an incremental run's smaller equivalents, or its counts restated).
+    ``built(name)`` is called as each model is done, the models in ``done`` included (a run
+    writes its files beside its last models: :func:`writes_beside`)."""
     results = []
     variables = config.variables.as_dict()
     models = load_models()
