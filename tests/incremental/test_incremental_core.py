@@ -32,6 +32,7 @@ from helpers import ASSIGNMENT_SCHEMA, EVENT_SCHEMA, assignment, exposure, sort_
 AS_OF = "2026-04-01T00:00:00"
 MODELS = list(load_models())
 STATE_FILE = "_expguard_state.json"
+BY_VARIATION = "fct_experiment_exposure_quality_daily_by_variation"
 
 
 class Project:
@@ -310,6 +311,22 @@ def test_a_processed_file_changed_or_gone_forces_a_full_build(project, change, r
     result = project.incremental()
     assert result.increment.mode == "full"
     assert result.increment.reason == reason
+    project.assert_same_as_full()
+
+
+def test_a_cohort_emptied_by_a_deleted_assignment_leaves_the_by_variation_model(project):
+    # the by-variation counts of a database updated in place are restated (previous counts, plus
+    # the recomputed rows', minus the rows before): a cohort whose last assignment goes has no row
+    lone = assignment("u99", "A", ts(days=9), experiment_id="exp3")
+    project.set_assignments(base_assignments() + [lone])
+    project.add_events("day-09.parquet", [exposure("u99", ts(days=9, minutes=5), "A", "exp3", event_id="lone")])
+    project.incremental()
+    cohorts = {(r["experiment_id"], r["assigned_variation_id"]) for r in project.rows(BY_VARIATION)}
+    assert ("exp3", "A") in cohorts
+    project.set_assignments(base_assignments())
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    assert ("exp3", "A") not in {(r["experiment_id"], r["assigned_variation_id"]) for r in project.rows(BY_VARIATION)}
     project.assert_same_as_full()
 
 
