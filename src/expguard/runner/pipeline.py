@@ -9,7 +9,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ..inputs import contracts
 from ..inputs import views as inputs
@@ -277,6 +277,18 @@ def output_locks(config: RunConfig, lock_timeout: float, create: bool = True,
         yield
 
 
+def written(engine: Engine, config: RunConfig, models: list[ModelResult], progress: Progress, lock_timeout: float,
+            beside: "list[str] | None" = None, **write: Any) -> RunResult:
+    """The run's result (its models, health rows and rejected events), once every model and the
+    tables kept ``beside`` them are written (:func:`write_outputs`, given ``write``)."""
+    result = RunResult(models=models)
+    result.health = engine.rows(FCT_HEALTH)
+    result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
+    progress("write", {})
+    write_outputs(engine, config, [m.name for m in models] + (beside or []), result, lock_timeout, **write)
+    return result
+
+
 def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: RunResult, lock_timeout: float,
                   *, state: str | None = None, locked: bool = False, stage: ParquetStage | None = None) -> None:
     """Write every model to every output target, all or nothing.
@@ -350,11 +362,8 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
         progress("prepare", {})
         prepare(engine, config)
         with staged_beside(engine, target) as stage:
-            result = RunResult(models=build_checked(engine, config, progress, built=writes_beside(stage)))
-            result.health = engine.rows(FCT_HEALTH)
-            result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
-            progress("write", {})
-            write_outputs(engine, config, [m.name for m in result.models], result, lock_timeout, stage=stage)
+            models = build_checked(engine, config, progress, built=writes_beside(stage))
+            result = written(engine, config, models, progress, lock_timeout, stage=stage)
     finally:
         engine.close()
     result.seconds = time.perf_counter() - started
@@ -414,13 +423,9 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
                     models = build_models(engine, config, progress, done=done, swaps=swaps, built=writes_beside(stage))
                     beside = []
                     steps.done("downstream models")
-                result = RunResult(models=models)
-                result.health = engine.rows(FCT_HEALTH)
-                result.rejected = rejected_events(engine.rows(INT_REJECTIONS_DAILY))
-                progress("write", {})
-                write_outputs(engine, config, [m.name for m in result.models] + beside, result, lock_timeout,
-                              state=incremental.state_text(current, events, assignments, watermark), locked=True,
-                              stage=stage)
+                result = written(engine, config, models, progress, lock_timeout, beside=beside,
+                                 state=incremental.state_text(current, events, assignments, watermark), locked=True,
+                                 stage=stage)
                 steps.done("write")
         finally:
             engine.close()
