@@ -108,7 +108,8 @@ def progress_printer(console) -> Callable[[str, dict], None]:
         if event == "prepare":
             console.print("[dim]reading inputs and checking contracts[/dim]")
         elif event == "model_done":
-            console.print(f"  [green]built[/green] {info['name']:<52} {info['rows']:>12,} rows {info['seconds']:>8.2f} s")
+            parts = f" in {info['parts']} parts by unit" if info.get("parts", 1) > 1 else ""
+            console.print(f"  [green]built[/green] {info['name']:<52} {info['rows']:>12,} rows {info['seconds']:>8.2f} s{parts}")
         elif event == "write":
             console.print("[dim]writing outputs[/dim]")
 

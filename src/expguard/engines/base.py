@@ -171,6 +171,20 @@ class Engine(abc.ABC):
     def materialize(self, name: str, query: exp.Query) -> int:
         """Build table ``name`` from ``query``; return its row count."""
 
+    def materialize_parts(self, name: str, queries: list[exp.Query]) -> int:
+        """Build table ``name`` as the rows of every query of ``queries`` (parts of one model that
+        share no group: :func:`expguard.runner.pipeline.partitioned`); return its row count.
+        The default builds their ``union all`` in one statement."""
+        union = queries[0]
+        for query in queries[1:]:
+            union = exp.union(union, query, distinct=False)
+        return self.materialize(name, union)
+
+    def hash_budget(self) -> int | None:
+        """Bytes one model's hash tables may take before they would spill, or None when the
+        engine does not say (it manages its own memory; a run then builds each model whole)."""
+        return None
+
     @abc.abstractmethod
     def register_arrow(self, name: str, table: "pa.Table") -> int:
         """Materialize an Arrow table as table ``name``; return its row count."""

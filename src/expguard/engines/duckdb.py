@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import tempfile
 import uuid
@@ -65,6 +66,22 @@ def category(type_name: str) -> str:
     if t == '"NULL"' or t == "NULL":
         return base.NULL
     return base.OTHER
+
+
+_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+          "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+
+
+def _bytes(size: str) -> int | None:
+    """A DuckDB size setting in bytes (None for one it does not give as a size).
+
+    >>> _bytes("1.8 GiB"), _bytes("512.0 MiB"), _bytes("2GB"), _bytes("-1")
+    (1932735283, 536870912, 2000000000, None)
+    """
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", size)
+    if not match or match.group(2).lower() not in _UNITS:
+        return None
+    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def _first_line(error: Exception) -> str:
@@ -202,6 +219,24 @@ class DuckDBEngine(Engine):
             return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
         except duckdb.Error as error:
             raise EngineError(f"building {name} failed: {_first_line(error)}") from None
+
+    def materialize_parts(self, name: str, queries: list[exp.Query]) -> int:
+        # one statement per part, so that one part's hash tables are in memory at a time
+        ident = exp.to_identifier(name).sql("duckdb")
+        try:
+            self.con.execute(f"create or replace {self._table} {ident} as {self.render(queries[0])}")
+            for query in queries[1:]:
+                self.con.execute(f"insert into {ident} {self.render(query)}")
+            return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
+        except duckdb.Error as error:
+            raise EngineError(f"building {name} failed: {_first_line(error)}") from None
+
+    def hash_budget(self) -> int | None:
+        # Half of DuckDB's buffer (its memory limit: the configured one, else 80% of the
+        # machine's memory): the other half holds the tables the model reads.
+        limit = self.con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        size = _bytes(str(limit))
+        return None if size is None else size // 2
 
     def register_rows(self, name: str, rows: list[dict[str, Any]], columns: "Columns") -> int:
         # Straight from Python values, no Arrow: a DuckDB run then never imports pyarrow (nor
