@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from statistics import median
 from typing import Any, Callable, Hashable, Iterable, Mapping, Sequence
 
 # 1.4826 * MAD estimates the standard deviation of normally distributed values.
@@ -98,8 +97,18 @@ def median_and_mad(values: Sequence[float]) -> tuple[float, float]:
     >>> median_and_mad([1, 2, 3, 4, 100])
     (3, 1)
     """
-    center = median(values)
-    return center, median(abs(v - center) for v in values)
+    ordered = sorted(values)
+    center = _middle(ordered)
+    return center, _middle(sorted([abs(v - center) for v in ordered]))
+
+
+def _middle(ordered: Sequence[float]) -> float:
+    """The median of values already sorted (as ``statistics.median`` computes it)."""
+    n = len(ordered)
+    if n == 0:
+        raise ValueError("no median for empty data")
+    mid = n // 2
+    return ordered[mid] if n % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def upper_quantile(values: Sequence[float], q: float) -> float:
@@ -150,7 +159,13 @@ def evaluate(point: Point, history: Sequence[Point], direction: int, min_change:
     """
     rule = BaselineRule.of(rule)
     start = point.date - dt.timedelta(days=rule.days)
-    values = [p.value for p in history if start <= p.date < point.date]
+    return deviation(point, [p.value for p in history if start <= p.date < point.date], direction, min_change, rule)
+
+
+def deviation(point: Point, values: Sequence[float], direction: int, min_change: float,
+              rule: BaselineRule) -> Deviation | None:
+    """:func:`evaluate` on the baseline's values already chosen (the points in the rule's days
+    before ``point``, in any order): None when they are fewer than ``min_points``."""
     if len(values) < rule.min_points:
         return None
     center, mad = median_and_mad(values)

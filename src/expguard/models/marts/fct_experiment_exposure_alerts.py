@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ...core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
 from ...core.fmt import percent, p_value
-from ...core.stats import BaselineRule, Point, cohort_totals, evaluate, split_test
+from ...core.stats import BaselineRule, Point, cohort_totals, deviation, evaluate, split_test  # noqa: F401 (evaluate: the rule, re-exported)
 from ...settings.config import parse_srm_weights
 from ..python import python_model, read_inputs
 
@@ -158,13 +158,15 @@ def baseline_alerts(rule: Rule, series: dict[str | None, list[Point]], variables
         days = variables.exp_alert_horizon_days
         label = f"valid exposure rate within {days} day{'s' if days != 1 else ''} of assignment"
     alerts = []
-    baseline = BaselineRule.of(variables)  # (read once: evaluate() runs for every point)
+    baseline = BaselineRule.of(variables)  # (read once: deviation() runs for every point)
     window = dt.timedelta(days=baseline.days)
     for experiment_id, points in series.items():
         dates = [p.date for p in points]  # in date order
-        for i, point in enumerate(points):
-            first = bisect_left(dates, point.date - window)
-            verdict = evaluate(point, points[first:i], rule.direction, min_change, baseline)
+        values = [p.value for p in points]
+        for point in points:
+            # the baseline: the points dated in the rule's days before this one (evaluate's window)
+            first, last = bisect_left(dates, point.date - window), bisect_left(dates, point.date)
+            verdict = deviation(point, values[first:last], rule.direction, min_change, baseline)
             if verdict is None or verdict.severity is None:
                 continue
             moved = "rose" if rule.direction > 0 else "fell"
