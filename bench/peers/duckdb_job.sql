@@ -22,6 +22,9 @@
 --     saves 8% of the groups and adds a second join over all assignments.
 --   * Daily: the unassigned exposed units by an anti join; the cohort counts from validation.
 --   * The four Parquet writes (DuckDB's default Snappy) overlapped: all started together.
+--   * DICTIONARY_SIZE_LIMIT 4096 on every write, as expguard's: an id column no longer fills a
+--     dictionary of tens of thousands of values in each row group before it gives up (L's three
+--     large writes: about 0.6 CPU s less, the same files).
 -- No statement or comment of this file holds a semicolon except as a statement's end.
 SET TimeZone = 'UTC';
 SET preserve_insertion_order = false;
@@ -184,7 +187,7 @@ SELECT
              <= (SELECT max(exposed_at) FROM stg), false) AS is_window_complete
 FROM m;
 
-COPY stg TO '{out}/stg_experiment_exposures.parquet' (FORMAT parquet);
-COPY deduped TO '{out}/int_experiment_exposures_deduped.parquet' (FORMAT parquet);
-COPY validation TO '{out}/int_experiment_exposure_validation.parquet' (FORMAT parquet);
-COPY daily TO '{out}/fct_experiment_exposure_quality_daily.parquet' (FORMAT parquet);
+COPY stg TO '{out}/stg_experiment_exposures.parquet' (FORMAT parquet, DICTIONARY_SIZE_LIMIT 4096);
+COPY deduped TO '{out}/int_experiment_exposures_deduped.parquet' (FORMAT parquet, DICTIONARY_SIZE_LIMIT 4096);
+COPY validation TO '{out}/int_experiment_exposure_validation.parquet' (FORMAT parquet, DICTIONARY_SIZE_LIMIT 4096);
+COPY daily TO '{out}/fct_experiment_exposure_quality_daily.parquet' (FORMAT parquet, DICTIONARY_SIZE_LIMIT 4096);
