@@ -91,7 +91,7 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
     from expguard.settings.config import build_config
     from expguard.engines import create_engine
     from expguard.models.registry import load_models
-    from expguard.runner.pipeline import SPILLED_AFTER
+    from expguard.runner.pipeline import BY_UNIT, SPILLED_AFTER, drop_parts, partitioned, parts_of
 
     events, assignments = generate.paths(scale, data)
     config = build_config(events=events, assignments=assignments,
@@ -120,8 +120,17 @@ def profile_expguard(scale: str, data: Path, memory_limit: str | None) -> list[s
             engine.register_rows(model.name, model.python.build(engine, config.variables), model.python.columns)
             lines.append(f"| {model.name} (Python) | {t} | |")
             continue
-        sql = engine.render(bind_variables(model.parse(), variables))
-        profiled(con, f"create or replace table {model.name} as {sql}", model.name, lines)
+        tree = bind_variables(model.parse(), variables)
+        parts = parts_of(engine, model.name)
+        if parts > 1:
+            # as a run does under a small buffer: the model built in parts by unit, one statement each
+            for part, query in enumerate(partitioned(engine, tree, BY_UNIT[model.name], parts)):
+                sql = engine.render(query)
+                profiled(con, f"create or replace table {model.name} as {sql}" if part == 0 else
+                         f"insert into {model.name} {sql}", f"{model.name}, part {part + 1} of {parts} by unit", lines)
+            drop_parts(engine, BY_UNIT[model.name], parts)
+        else:
+            profiled(con, f"create or replace table {model.name} as {engine.render(tree)}", model.name, lines)
         if model.name in SPILLED_AFTER:
             # as a run does: under a memory limit, a table leaves memory here (Engine.spill)
             t = Clock()

@@ -172,7 +172,7 @@ def parts_for(rows: int, budget: int | None) -> int:
 
 def partitioned(engine: Engine, tree: "exp.Query", inputs: tuple[str, ...], parts: int) -> list["exp.Query"]:
     """The model's tree once per part: its ``inputs`` renamed to views of their rows whose
-    ``hash(unit_id) % parts`` is the part's number (views dropped by :func:`_drop_parts`)."""
+    ``hash(unit_id) % parts`` is the part's number (views dropped by :func:`drop_parts`)."""
     from sqlglot import exp
 
     queries = []
@@ -188,17 +188,24 @@ def partitioned(engine: Engine, tree: "exp.Query", inputs: tuple[str, ...], part
     return queries
 
 
-def _drop_parts(engine: Engine, inputs: tuple[str, ...], parts: int) -> None:
+def drop_parts(engine: Engine, inputs: tuple[str, ...], parts: int) -> None:
+    """Drop the views :func:`partitioned` made."""
     for part in range(parts):
         for name in inputs:
             engine.drop_view(f"__expguard_part_{part}_{name}")
 
 
-def _input_rows(engine: Engine, inputs: tuple[str, ...]) -> int:
+def parts_of(engine: Engine, name: str) -> int:
+    """How many parts by unit model ``name`` is built in on ``engine`` now (its inputs built):
+    1 for a model not in :data:`BY_UNIT` or an engine that gives no budget."""
     from sqlglot import exp
 
-    return sum(int(engine.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.to_table(name)))[0]["n"])
-               for name in inputs)
+    budget = engine.hash_budget() if name in BY_UNIT else None
+    if budget is None:
+        return 1
+    rows = sum(int(engine.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.to_table(table)))[0]["n"])
+               for table in BY_UNIT[name])
+    return parts_for(rows, budget)
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
@@ -234,13 +241,13 @@ def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent
             tree = bind_variables(model.parse(), variables)
             if swaps and model.name in swaps:
                 tree = swaps[model.name](tree)
-            elif model.name in BY_UNIT and (budget := engine.hash_budget()) is not None:
-                parts = parts_for(_input_rows(engine, BY_UNIT[model.name]), budget)
+            else:
+                parts = parts_of(engine, model.name)
             if parts > 1:
                 try:
                     rows = engine.materialize_parts(model.name, partitioned(engine, tree, BY_UNIT[model.name], parts))
                 finally:
-                    _drop_parts(engine, BY_UNIT[model.name], parts)
+                    drop_parts(engine, BY_UNIT[model.name], parts)
             else:
                 rows = engine.materialize(model.name, tree)
         if model.name in SPILLED_AFTER and not done:
