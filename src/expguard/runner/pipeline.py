@@ -172,16 +172,17 @@ def parts_for(rows: int, budget: int | None) -> int:
 
 def partitioned(engine: Engine, tree: "exp.Query", inputs: tuple[str, ...], parts: int) -> list["exp.Query"]:
     """The model's tree once per part: its ``inputs`` renamed to views of their rows whose
-    ``hash(unit_id) % parts`` is the part's number (views dropped by :func:`drop_parts`)."""
+    ``abs(hash(unit_id) % parts)`` is the part's number (views dropped by :func:`drop_parts`)."""
     from sqlglot import exp
 
+    # abs(): an engine whose hash is signed (Spark's) gives negative remainders (DuckDB's is unsigned)
+    bucket = exp.Abs(this=exp.Mod(this=exp.func("hash", exp.column("unit_id")), expression=exp.Literal.number(parts)))
     queries = []
     for part in range(parts):
         tables = {}
         for name in inputs:
             view = f"__expguard_part_{part}_{name}"
-            where = exp.EQ(this=exp.Mod(this=exp.func("hash", exp.column("unit_id")), expression=exp.Literal.number(parts)),
-                           expression=exp.Literal.number(part))
+            where = exp.EQ(this=bucket.copy(), expression=exp.Literal.number(part))
             engine.create_view(view, exp.select("*").from_(exp.to_table(name)).where(where))
             tables[name] = view
         queries.append(rename_inputs(tree.copy(), tables, engine.DIALECT))
