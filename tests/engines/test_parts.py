@@ -121,3 +121,29 @@ def test_the_duckdb_budget_is_half_its_memory_limit(tmp_path):
         assert budget is not None and pipeline.parts_for(7_000_000, budget) == 1
     finally:
         engine.close()
+
+
+def test_an_incremental_first_run_into_a_database_builds_in_parts_the_same_tables(tmp_path, monkeypatch):
+    """The first run of ``--incremental`` into a database builds in the output's open
+    transaction (its tables temporary until the commit): the parts' views and inserts work there
+    too, and every table equals the one built whole."""
+    import duckdb
+
+    import expguard
+    from expguard.apps.demo.generator import generate, write_dataset
+
+    events, assignments = write_dataset(generate(20_000, seed=9), tmp_path / "data")
+    for label, budget in (("whole", None), ("parts", 1)):
+        monkeypatch.setattr(DuckDBEngine, "hash_budget", lambda self, b=budget: b)
+        result = expguard.run(str(events), str(assignments), database=str(tmp_path / f"{label}.duckdb"),
+                              incremental=True, engine={"memory_limit": "1GB"}, vars={"exp_health_as_of": AS_OF})
+        built = {model.name: model.parts for model in result.models}
+        assert (built[INT_DEDUPED], built[INT_VALIDATION]) == ((1, 1) if budget is None else (16, 16))
+    with duckdb.connect() as con:
+        con.execute(f"attach '{tmp_path / 'whole.duckdb'}' as whole (read_only)")
+        con.execute(f"attach '{tmp_path / 'parts.duckdb'}' as parts (read_only)")
+        for name in ALL_MODELS:
+            a = con.sql(f"select * from whole.main.{name}").to_arrow_table().to_pylist()
+            b = con.sql(f"select * from parts.main.{name}").to_arrow_table().to_pylist()
+            assert len(a) > 0 or name.endswith("alerts"), name
+            assert sort_rows(b) == sort_rows(a), name
