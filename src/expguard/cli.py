@@ -91,7 +91,7 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--spark-remote", default=None, metavar="URL",
                      help="Spark Connect server for --engine spark, e.g. sc://host:15002."),
         click.option("--threads", type=int, default=None, help="Engine threads (default: all cores)."),
-        click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk."),
+        click.option("--memory-limit", default=None, help="Engine memory limit, e.g. 2GB; past it DuckDB spills to disk, and the dedupe and validation are built in parts by unit when they would not fit (docs/configuration.md)."),
         click.option("--temp-directory", default=None, help="Where the engine spills (default: a private temp folder)."),
         click.option("--as-of", "as_of", default=None, metavar="TIME",
                      help="Reference time of the freshness check, ISO-8601 (default: now); "
