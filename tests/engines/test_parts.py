@@ -71,7 +71,6 @@ def test_a_small_buffer_builds_the_unit_models_in_parts_and_drops_their_views(tm
     # a budget of one byte: the most parts there are
     monkeypatch.setattr(DuckDBEngine, "hash_budget", lambda self: 1)
     seen: dict[str, int] = {}
-    views: list[str] = []
 
     def progress(event: str, info: dict) -> None:
         if event == "model_done":
@@ -88,7 +87,7 @@ def test_a_small_buffer_builds_the_unit_models_in_parts_and_drops_their_views(tm
     assert views == [], "the parts' views outlived the build"
 
 
-def test_the_run_prints_how_many_parts_it_built(tmp_path, monkeypatch):
+def test_the_run_prints_how_many_parts_it_built(tmp_path):
     from click.testing import CliRunner
 
     from expguard.cli import main

@@ -359,7 +359,7 @@ def test_a_recursive_reader_never_sees_a_partial_file_or_a_mix(tmp_path):
                     # outputs stay, and they must be its complete set, never a mix.
                     found = json.loads(subprocess.run([sys.executable, str(script), str(out), "-", "", ""],
                                                       check=True, capture_output=True, text=True).stdout)
-                    assert found == references[name], f"turn {turn}: a killed run changed the folder"
+                    assert found == references[name], f"turn {turn}: a killed run left a set that is not its own"
                     published.add(name)
             else:
                 code, _, stderr = expguard_run(events, assignments, out, db)
