@@ -200,6 +200,10 @@ class Engine(abc.ABC):
     def fetch(self, query: exp.Query) -> list[dict[str, Any]]:
         """Run a (small) query and return its rows as dicts."""
 
+    def row_count(self, name: str) -> int:
+        """How many rows relation ``name`` has."""
+        return int(self.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.to_table(name)))[0]["n"])
+
     def rows(self, name: str) -> list[dict[str, Any]]:
         """The rows of a (small) relation as dicts; the default goes through Arrow."""
         return self.to_arrow(name).to_pylist()

@@ -212,13 +212,7 @@ class DuckDBEngine(Engine):
 
     # -- models ------------------------------------------------------------------------------
     def materialize(self, name: str, query: exp.Query) -> int:
-        ident = exp.to_identifier(name).sql("duckdb")
-        try:
-            self.con.execute(f"create or replace {self._table} {ident} as {self.render(query)}")
-            # fetchall, not fetchone: DuckDB 2 keeps a half-fetched result open on the connection.
-            return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
-        except duckdb.Error as error:
-            raise EngineError(f"building {name} failed: {_first_line(error)}") from None
+        return self.materialize_parts(name, [query])
 
     def materialize_parts(self, name: str, queries: list[exp.Query]) -> int:
         # one statement per part, so that one part's hash tables are in memory at a time
@@ -227,6 +221,7 @@ class DuckDBEngine(Engine):
             self.con.execute(f"create or replace {self._table} {ident} as {self.render(queries[0])}")
             for query in queries[1:]:
                 self.con.execute(f"insert into {ident} {self.render(query)}")
+            # fetchall, not fetchone: DuckDB 2 keeps a half-fetched result open on the connection.
             return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
         except duckdb.Error as error:
             raise EngineError(f"building {name} failed: {_first_line(error)}") from None

@@ -138,7 +138,6 @@ def check_unique_pairs(engine: Engine, validation_rows: int | None = None) -> No
     and raises the same message, count and examples.
     """
     if validation_rows is not None:
-        assignments = engine.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(ASSIGNMENTS))[0]["n"]
-        if assignments == validation_rows:
+        if engine.row_count(ASSIGNMENTS) == validation_rows:
             return
     run_check(engine, UNIQUE_CHECK)

@@ -485,7 +485,7 @@ def _in_place(engine: Engine, name: str, out: str) -> int:
     under the model's name, left as it is when the outputs are written."""
     engine.create_view(name, _q(f"select * from {out}.{name}"))
     engine.in_place.add(name)
-    return _count(engine, f"select count(*) as n from {name}")
+    return engine.row_count(name)
 
 
 PREV = "__expguard_prev_"

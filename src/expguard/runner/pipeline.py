@@ -199,14 +199,10 @@ def drop_parts(engine: Engine, inputs: tuple[str, ...], parts: int) -> None:
 def parts_of(engine: Engine, name: str) -> int:
     """How many parts by unit model ``name`` is built in on ``engine`` now (its inputs built):
     1 for a model not in :data:`BY_UNIT` or an engine that gives no budget."""
-    from sqlglot import exp
-
     budget = engine.hash_budget() if name in BY_UNIT else None
     if budget is None:
         return 1
-    rows = sum(int(engine.fetch(exp.select(exp.Count(this=exp.Star()).as_("n")).from_(exp.to_table(table)))[0]["n"])
-               for table in BY_UNIT[name])
-    return parts_for(rows, budget)
+    return parts_for(sum(engine.row_count(table) for table in BY_UNIT[name]), budget)
 
 
 def build_models(engine: Engine, config: RunConfig, progress: Progress = _silent,
