@@ -6,7 +6,8 @@ folders (issue 17); a change here is a change users see, so it must be deliberat
 ``preset=`` on run, report and diagnose and ``--events-preset`` on every command that reads the
 events (issue 14, source presets).
 ``--as-of`` on every command that builds the models and ``run --fail-on`` (issue 13, health verdicts).
-``incremental=`` on run and ``run --incremental`` (issue 16, incremental runs).
+``incremental=`` on run and ``run --incremental`` (issue 16, incremental runs);
+``parquet_compression=`` on run and ``run --parquet-compression`` (issue 18: the outputs' codec).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ PUBLIC_NAMES = ['Any', 'CORE_MODELS', 'ConfigError', 'ContractError', 'EngineErr
 ALL = ['run', 'report', 'diagnose', 'compile_model', 'MODELS', 'ReportResult', 'RunConfig', 'RunResult', 'Source', 'Variables', 'ExpguardError', 'ConfigError', 'ContractError', 'EngineError', 'InputError', 'LockError']
 
 SIGNATURES = {
-    'run': "(events: 'str | Source', assignments: 'str | Source', *, output_dir: 'str | None' = None, database: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, lock_timeout: 'float' = 60.0, preset: 'str | None' = None, incremental: 'bool' = False) -> 'RunResult'",
+    'run': "(events: 'str | Source', assignments: 'str | Source', *, output_dir: 'str | None' = None, database: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, lock_timeout: 'float' = 60.0, preset: 'str | None' = None, incremental: 'bool' = False, parquet_compression: 'str | None' = None) -> 'RunResult'",
     'diagnose': '(experiment_id: \'str\', events: \'str | Source | None\' = None, assignments: \'str | Source | None\' = None, *, date: "\'str | Any | None\'" = None, output_dir: \'str | None\' = None, database: \'str | None\' = None, vars: \'Mapping[str, Any] | None\' = None, events_columns: \'Mapping[str, str] | None\' = None, assignments_columns: \'Mapping[str, str] | None\' = None, engine: \'Mapping[str, Any] | None\' = None, preset: \'str | None\' = None)',
     'compile_model': "(name: 'str', dialect: 'str' = 'duckdb', vars: 'Mapping[str, Any] | None' = None) -> 'str'",
     'report': "(out: 'str | Path' = 'expguard-report.html', *, output_dir: 'str | Path | None' = None, database: 'str | Path | None' = None, events: 'Any' = None, assignments: 'Any' = None, experiments: 'Sequence[str]' = (), title: 'str | None' = None, vars: 'Mapping[str, Any] | None' = None, events_columns: 'Mapping[str, str] | None' = None, assignments_columns: 'Mapping[str, str] | None' = None, engine: 'Mapping[str, Any] | None' = None, preset: 'str | None' = None) -> 'ReportResult'",
@@ -38,7 +39,7 @@ COMMAND_OPTIONS = {
     'demo': ['--debug', '--dir', '--events', '--quiet', '--seed', '-q'],
     'diagnose': ['--as-of', '--assignments', '--assignments-format', '--database', '--date', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--format', '--memory-limit', '--output-dir', '--project', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var'],
     'report': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--experiment', '--memory-limit', '--out', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--title', '--var', '-q'],
-    'run': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--fail-on', '--incremental', '--lock-timeout', '--memory-limit', '--output-dir', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
+    'run': ['--as-of', '--assignments', '--assignments-format', '--database', '--debug', '--engine', '--events', '--events-format', '--events-preset', '--fail-on', '--incremental', '--lock-timeout', '--memory-limit', '--output-dir', '--parquet-compression', '--project', '--quiet', '--spark-master', '--spark-remote', '--temp-directory', '--threads', '--var', '-q'],
 }
 
 

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import click
 
 from .core.errors import ExpguardError
-from .settings.config import DEFAULT_PROJECT, config_from_options
+from .settings.config import DEFAULT_PROJECT, PARQUET_COMPRESSIONS, config_from_options
 
 
 
@@ -132,6 +132,9 @@ def main() -> None:
 @input_options
 @click.option("--output-dir", default=None, help="Write one Parquet file per model here (created if missing).")
 @click.option("--database", default=None, help="Write one table per model into this DuckDB file (default: expguard.duckdb when --output-dir is not given).")
+@click.option("--parquet-compression", type=click.Choice(PARQUET_COMPRESSIONS), default=None,
+              help="Codec of the --output-dir files (default: snappy; zstd writes files about a quarter smaller "
+                   "for about a tenth more write CPU).")
 @click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
 @click.option("--fail-on", type=click.Choice(["warn", "fail"]), default=None,
               help="Exit 3 (after writing the outputs) when an experiment's health verdict is this or worse.")
@@ -140,8 +143,8 @@ def main() -> None:
                    "(the first run is a full build); see docs/incremental.md.")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors (and a failing verdict, on stderr).")
 @handle_errors
-def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_on: str | None, quiet: bool,
-        debug: bool, incremental: bool | None, **options: Any) -> None:
+def run(output_dir: str | None, database: str | None, parquet_compression: str | None, lock_timeout: float,
+        fail_on: str | None, quiet: bool, debug: bool, incremental: bool | None, **options: Any) -> None:
     """Build the exposure-validation models from an event stream and assignments.
 
     \b
@@ -154,7 +157,8 @@ def run(output_dir: str | None, database: str | None, lock_timeout: float, fail_
     """
     from .runner.pipeline import run as run_pipeline
 
-    config = config_from_options(**options, output_dir=output_dir, database=database, incremental=incremental)
+    config = config_from_options(**options, output_dir=output_dir, database=database, incremental=incremental,
+                                 parquet_compression=parquet_compression)
     console = _console(quiet)
     result = run_pipeline(config, progress=progress_printer(console), lock_timeout=lock_timeout)
     if result.increment is not None:

@@ -104,3 +104,51 @@ def test_the_declaration_is_read_from_the_sql_header_and_checked_for_python_mode
     assert declared_not_null("-- m\n-- Not null: none\nselect 1") == ()
     with pytest.raises(ValueError, match=r"never-null columns \['nope'\] that it does not have"):
         python_model("test_model", (), (("a", "bigint"),), not_null=("nope",))
+
+
+def codecs(folder: Path) -> dict[str, set[str]]:
+    """Each written file's column-chunk codecs."""
+    found = {}
+    for path in sorted(folder.glob("*.parquet")):
+        meta = pq.ParquetFile(path).metadata
+        found[path.stem] = {meta.row_group(g).column(c).compression
+                            for g in range(meta.num_row_groups) for c in range(meta.num_columns)}
+    return found
+
+
+def run_with_codec(tmp_path: Path, engine: str, codec: "str | None") -> Path:
+    events, assignments = WITH_NULLS
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    expguard.run(str(write_rows(tmp_path / "events.parquet", events, EVENT_SCHEMA)),
+                 str(write_rows(tmp_path / "assignments.parquet", assignments, ASSIGNMENT_SCHEMA)),
+                 output_dir=str(tmp_path / "out"), engine={"name": engine}, parquet_compression=codec,
+                 vars={"exp_health_as_of": "2026-04-01T00:00:00Z"})  # the health rows equal run to run
+    return tmp_path / "out"
+
+
+@pytest.mark.parametrize("codec, written", [(None, "SNAPPY"), ("zstd", "ZSTD"), ("gzip", "GZIP"),
+                                            ("uncompressed", "UNCOMPRESSED")])
+def test_duckdb_writes_every_file_with_the_asked_codec_and_the_same_rows(tmp_path, codec, written):
+    out = run_with_codec(tmp_path / "asked", "duckdb", codec)
+    found = codecs(out)
+    # every model but the (empty) alerts has a row group to carry a codec
+    assert {m for m, c in found.items() if c} == set(MODELS) - {"fct_experiment_exposure_alerts"}
+    assert all(c == {written} for c in found.values() if c), found
+    reference = run_with_codec(tmp_path / "default", "duckdb", None) if codec else out
+    for model in MODELS:
+        rows = [sorted(pq.read_table(folder / f"{model}.parquet").to_pylist(), key=repr) for folder in (out, reference)]
+        assert rows[0] == rows[1], model
+
+
+@pytest.mark.spark
+@pytest.mark.usefixtures("spark")
+def test_both_spark_writers_write_the_asked_codec(tmp_path, monkeypatch):
+    from expguard.engines.spark import SparkEngine
+
+    arrow = codecs(run_with_codec(tmp_path / "arrow", "spark", "zstd"))  # small models: from Arrow
+    monkeypatch.setattr(SparkEngine, "ARROW_WRITE_MAX_ROWS", -1)  # every model by a Spark job
+    job = codecs(run_with_codec(tmp_path / "job", "spark", "zstd"))
+    default = codecs(run_with_codec(tmp_path / "default", "spark", None))
+    assert all(c == {"ZSTD"} for c in [*arrow.values(), *job.values()] if c), (arrow, job)
+    assert all(c == {"SNAPPY"} for c in default.values() if c), default
+    assert sum(1 for c in job.values() if c) >= 9

@@ -219,6 +219,10 @@ class Engine(abc.ABC):
     #: another thread): a run then writes its files beside its last models
     #: (:func:`expguard.runner.pipeline.writes_beside`) instead of after them.
     writes_beside_models: bool = False
+    #: The codec :meth:`write_parquet` writes with (one of
+    #: :data:`expguard.settings.config.PARQUET_COMPRESSIONS`), set by the run from its outputs'
+    #: ``parquet_compression``.
+    parquet_compression: str = "snappy"
 
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path) -> None:

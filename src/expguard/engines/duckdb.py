@@ -68,6 +68,14 @@ def category(type_name: str) -> str:
     return base.OTHER
 
 
+#: COPY options per output codec (expguard.settings.config.PARQUET_COMPRESSIONS).
+_CODECS = {
+    "snappy": "compression snappy",
+    "zstd": "compression zstd, compression_level 1",
+    "gzip": "compression gzip",
+    "uncompressed": "compression uncompressed",
+}
+
 _UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
           "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -335,16 +343,15 @@ class DuckDBEngine(Engine):
         statement = (
             f"copy {source} to "
             + exp.Literal.string(str(path)).sql("duckdb")
-            # zstd level 1: on the benchmark's outputs as small as level 3's (within 5%) for about
-            # a fifth less CPU. Against Snappy (DuckDB's default), on L's three large models:
-            # 460 MiB instead of 609 (a quarter smaller) for 10.6 CPU s instead of 9.6.
+            # The codec as the outputs ask (Snappy by default). zstd at level 1: on the
+            # benchmark's outputs as small as level 3's (within 5%) for about a fifth less CPU.
             # dictionary_size_limit: a column chunk with more distinct values than this is written
             # without a dictionary. DuckDB's default tries dictionaries of tens of thousands of
             # values, and an id column (event_id, unit_id) fills one to no use in every row
             # group: at L, 4096 writes the same 460 MiB with 7.8-8.3 CPU s instead of 8.4-9.1
             # (1000: 7.7-7.8; 0, no dictionary at all: 498 MiB). Ids of experiments and
             # variations, dates and statuses stay far under 4096 values a row group.
-            + " (format parquet, compression zstd, compression_level 1, dictionary_size_limit 4096)"
+            + f" (format parquet, {_CODECS[self.parquet_compression]}, dictionary_size_limit 4096)"
         )
         try:
             con.execute(statement)

@@ -56,7 +56,6 @@ SESSION_CONF: dict[str, str] = {
     "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
     "spark.sql.parquet.int96RebaseModeInRead": "CORRECTED",
     "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
-    "spark.sql.parquet.compression.codec": "zstd",
 }
 
 # Read options per format. CSV: every column as text with a header, like DuckDB's
@@ -580,8 +579,8 @@ class SparkEngine(Engine):
                 (
                     self._declared_frame(name)
                     .coalesce(1)
-                    .write.option("compression", "zstd")
-                    # level 1, as the DuckDB engine writes: faster, and smaller here than level 3
+                    .write.option("compression", "none" if self.parquet_compression == "uncompressed" else self.parquet_compression)
+                    # zstd at level 1, as the DuckDB engine writes: faster, and smaller here than level 3
                     .option("parquet.compression.codec.zstd.level", "1")
                     .parquet("file://" + os.path.abspath(folder))
                 )
@@ -606,7 +605,8 @@ class SparkEngine(Engine):
                 table = table.cast(schema)
             except pa.ArrowInvalid as error:
                 raise RuntimeError(f"model {name}: a never-null column holds a null ({error})") from None
-        pq.write_table(table, path, compression="zstd")
+        pq.write_table(table, path, compression="none" if self.parquet_compression == "uncompressed" else self.parquet_compression,
+                       **({"compression_level": 1} if self.parquet_compression == "zstd" else {}))
 
     def close(self) -> None:
         for name, frame in self._persisted.items():

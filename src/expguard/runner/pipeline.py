@@ -412,6 +412,13 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
             discard(staging)
 
 
+def writing_engine(config: RunConfig) -> Engine:
+    """The engine of a run that writes ``config``'s outputs (their Parquet codec set)."""
+    engine = create_engine(config.engine)
+    engine.parquet_compression = config.outputs.parquet_compression
+    return engine
+
+
 def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = DEFAULT_LOCK_TIMEOUT) -> RunResult:
     """Build all models for ``config`` and write them; raise an ExpguardError on bad input.
 
@@ -433,7 +440,7 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
             # Finish (or discard) whatever an interrupted earlier run left, before anything else.
             with exclusive_lock(lock_path(target), lock_timeout, target):
                 recover(target)
-    engine = create_engine(config.engine)
+    engine = writing_engine(config)
     try:
         progress("prepare", {})
         prepare(engine, config)
@@ -464,7 +471,7 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
         current = incremental.fingerprint(config)
         reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
         steps.done("read state")
-        engine = create_engine(config.engine)
+        engine = writing_engine(config)
         try:
             with staged_beside(engine, targets.output_dir) as stage:
                 progress("prepare", {})

@@ -536,17 +536,32 @@ class EngineSettings:
             raise ConfigError(f"engine spark_conf needs the spark engine (--engine spark), not {self.name!r}")
 
 
+#: The codecs a Parquet output may be written with; the first is the default. Snappy, as
+#: DuckDB, Spark and pyarrow write by default: on the benchmark's L the three large files take
+#: about a tenth less CPU than with zstd (level 1), and are about a third larger (609 against
+#: 460 MiB). docs/configuration.md has the numbers.
+PARQUET_COMPRESSIONS = ("snappy", "zstd", "gzip", "uncompressed")
+
+
 @dataclass(frozen=True)
 class Outputs:
-    """Where models go: a DuckDB database file and/or a folder of Parquet files."""
+    """Where models go: a DuckDB database file and/or a folder of Parquet files, and the codec
+    the Parquet files are written with (:data:`PARQUET_COMPRESSIONS`)."""
 
     database: str | None = None
     output_dir: str | None = None
+    parquet_compression: str = PARQUET_COMPRESSIONS[0]
+
+    def __post_init__(self) -> None:
+        if self.parquet_compression not in PARQUET_COMPRESSIONS:
+            raise ConfigError(
+                f"unknown parquet_compression {self.parquet_compression!r}; known: {', '.join(PARQUET_COMPRESSIONS)}"
+            )
 
     def resolved(self) -> "Outputs":
         # With neither given, the default is the database file expguard.duckdb.
         if self.database is None and self.output_dir is None:
-            return Outputs(database="expguard.duckdb")
+            return dataclasses.replace(self, database="expguard.duckdb")
         return self
 
 
@@ -633,17 +648,19 @@ def load_project(path: str | Path) -> dict[str, Any]:
     if "output" in data:
         output = data["output"]
         if not isinstance(output, dict):
-            raise ConfigError("[output] must be a table with database, dir or incremental")
+            raise ConfigError("[output] must be a table with database, dir, parquet_compression or incremental")
         output = dict(output)
         if "incremental" in output:
             if "incremental" in result:
                 raise ConfigError("incremental is given both at the top of the project file and in [output]; keep one")
             result["incremental"] = _incremental_flag(output.pop("incremental"), "[output] incremental")
-        allowed = {"database", "dir"}
+        allowed = {"database", "dir", "parquet_compression"}
         unknown = sorted(set(output) - allowed)
         if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r} in [output]; known: database, dir, incremental")
-        for key in allowed & set(output):
+            raise ConfigError(
+                f"unknown key {unknown[0]!r} in [output]; known: database, dir, incremental, parquet_compression"
+            )
+        for key in {"database", "dir"} & set(output):
             if not Path(output[key]).is_absolute():
                 output[key] = str(base / output[key])
         result["output"] = output
@@ -681,7 +698,12 @@ def build_config(
         assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
         variables=preset_variables(events_preset, vars),
         engine=EngineSettings(**(engine or {})),
-        outputs=Outputs(database=output.get("database"), output_dir=output.get("dir")),
+        outputs=Outputs(
+            database=output.get("database"),
+            output_dir=output.get("dir"),
+            **({"parquet_compression": output["parquet_compression"]}
+               if output.get("parquet_compression") is not None else {}),
+        ),
         incremental=_incremental_flag(incremental, "incremental"),
     )
 
@@ -717,6 +739,7 @@ def config_from_options(
     events_preset: str | None = None,
     as_of: str | None = None,
     incremental: bool | None = None,
+    parquet_compression: str | None = None,
 ):
     """Merge the project file (if any, default ./expguard.toml) with the command-line options, which win."""
     settings: dict[str, Any] = {}
@@ -748,7 +771,12 @@ def config_from_options(
     settings["engine"] = engine_settings
     output = dict(settings.get("output", {}))
     if output_dir is not None or database is not None:
-        output = {"dir": output_dir, "database": database}
+        # the command line's targets replace the project file's (its codec stays)
+        output = {"dir": output_dir, "database": database} | (
+            {"parquet_compression": output["parquet_compression"]} if "parquet_compression" in output else {}
+        )
+    if parquet_compression is not None:
+        output["parquet_compression"] = parquet_compression
     settings["output"] = output
     if incremental:
         settings["incremental"] = True
