@@ -6,7 +6,9 @@
 /* is null for the events whose experiment could not be read (missing_experiment_id), and */
 /* exposure_date is null for the events without a timestamp. */
 /* Purpose: how many exposure events of each day were rejected as malformed, for the */
-/* rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort). */
+/* rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort), and */
+/* the newest event time of each group, from which int_experiment_health_facts takes each */
+/* experiment's last event time without a pass of its own over the staged events. */
 /* Reads: stg_experiment_exposures. Variables: none. */
 WITH events AS (
   /* one count per (experiment, day, reason) in the pass over the staged events; the reasons */
@@ -15,7 +17,8 @@ WITH events AS (
     experiment_id,
     exposure_date,
     reject_reason,
-    COUNT(*) AS event_count
+    COUNT(*) AS event_count,
+    MAX(exposed_at) AS last_event_at
   FROM stg_experiment_exposures
   GROUP BY
     experiment_id,
@@ -30,7 +33,8 @@ SELECT
   CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_experiment_id' THEN event_count END), 0) AS BIGINT) AS missing_experiment_id_events,
   CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_unit_id' THEN event_count END), 0) AS BIGINT) AS missing_unit_id_events,
   CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_variation_id' THEN event_count END), 0) AS BIGINT) AS missing_variation_id_events,
-  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_timestamp' THEN event_count END), 0) AS BIGINT) AS missing_timestamp_events
+  CAST(COALESCE(SUM(CASE WHEN reject_reason = 'missing_timestamp' THEN event_count END), 0) AS BIGINT) AS missing_timestamp_events,
+  CAST(MAX(last_event_at) AS TIMESTAMP_NTZ) AS last_exposure_event_at
 FROM events
 GROUP BY
   experiment_id,

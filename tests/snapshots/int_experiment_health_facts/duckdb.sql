@@ -5,10 +5,13 @@
 /* Purpose: the few per-experiment facts the health checks (fct_experiment_health) need that the */
 /* daily models do not keep: when the newest assignment and the newest exposure event came, and */
 /* how many exposure events carry the experiment's id at all. */
-/* Reads: int_experiment_exposure_validation, stg_experiment_exposures. Variables: none. */
+/* Reads: int_experiment_exposure_validation, int_experiment_exposure_rejections_daily. */
+/* Variables: none. */
 /* The stream-wide row counts every staged exposure event: exposure_events is all of them, */
 /* rejected_exposure_events those rejected, last_exposure_event_at the newest event time */
-/* (data_through of the daily models), and assigned_units every assignment. */
+/* (data_through of the daily models), and assigned_units every assignment. The event counts */
+/* and times come from the rejections model, which counts every staged event once per */
+/* (experiment, day, reason): summed per experiment, they are the staged events' own. */
 WITH assigned AS (
   SELECT
     experiment_id,
@@ -19,14 +22,14 @@ WITH assigned AS (
   GROUP BY
     experiment_id
 ), staged_all AS (
-  /* one pass over the staged events: per experiment, the events without one in a null group, */
-  /* and the stream-wide row summed from these groups below */
+  /* per experiment, the events without one in a null group, and the stream-wide row summed */
+  /* from these groups below (a few rows per experiment and day, not a pass over the events) */
   SELECT
     experiment_id,
-    COUNT(*) AS exposure_events,
-    COUNT(reject_reason) AS rejected_exposure_events,
-    MAX(exposed_at) AS last_exposure_event_at
-  FROM stg_experiment_exposures
+    SUM(exposure_events) AS exposure_events,
+    SUM(rejected_exposure_events) AS rejected_exposure_events,
+    MAX(last_exposure_event_at) AS last_exposure_event_at
+  FROM int_experiment_exposure_rejections_daily
   GROUP BY
     experiment_id
 ), staged AS (

@@ -6,7 +6,9 @@
 -- is null for the events whose experiment could not be read (missing_experiment_id), and
 -- exposure_date is null for the events without a timestamp.
 -- Purpose: how many exposure events of each day were rejected as malformed, for the
--- rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort).
+-- rejected_exposure_spike alert (counted on the UTC date of the event, not on a cohort), and
+-- the newest event time of each group, from which int_experiment_health_facts takes each
+-- experiment's last event time without a pass of its own over the staged events.
 -- Reads: stg_experiment_exposures. Variables: none.
 with
 
@@ -17,7 +19,8 @@ events as (
         experiment_id,
         exposure_date,
         reject_reason,
-        count(*) as event_count
+        count(*) as event_count,
+        max(exposed_at) as last_event_at
     from stg_experiment_exposures
     group by experiment_id, exposure_date, reject_reason
 )
@@ -35,6 +38,7 @@ select
     cast(coalesce(sum(case when reject_reason = 'missing_variation_id' then event_count end), 0) as bigint)
         as missing_variation_id_events,
     cast(coalesce(sum(case when reject_reason = 'missing_timestamp' then event_count end), 0) as bigint)
-        as missing_timestamp_events
+        as missing_timestamp_events,
+    cast(max(last_event_at) as timestamp) as last_exposure_event_at
 from events
 group by experiment_id, exposure_date

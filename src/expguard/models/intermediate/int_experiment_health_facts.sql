@@ -5,10 +5,13 @@
 -- Purpose: the few per-experiment facts the health checks (fct_experiment_health) need that the
 -- daily models do not keep: when the newest assignment and the newest exposure event came, and
 -- how many exposure events carry the experiment's id at all.
--- Reads: int_experiment_exposure_validation, stg_experiment_exposures. Variables: none.
+-- Reads: int_experiment_exposure_validation, int_experiment_exposure_rejections_daily.
+-- Variables: none.
 -- The stream-wide row counts every staged exposure event: exposure_events is all of them,
 -- rejected_exposure_events those rejected, last_exposure_event_at the newest event time
--- (data_through of the daily models), and assigned_units every assignment.
+-- (data_through of the daily models), and assigned_units every assignment. The event counts
+-- and times come from the rejections model, which counts every staged event once per
+-- (experiment, day, reason): summed per experiment, they are the staged events' own.
 with
 
 assigned as (
@@ -22,14 +25,14 @@ assigned as (
 ),
 
 staged_all as (
-    -- one pass over the staged events: per experiment, the events without one in a null group,
-    -- and the stream-wide row summed from these groups below
+    -- per experiment, the events without one in a null group, and the stream-wide row summed
+    -- from these groups below (a few rows per experiment and day, not a pass over the events)
     select
         experiment_id,
-        count(*) as exposure_events,
-        count(reject_reason) as rejected_exposure_events,
-        max(exposed_at) as last_exposure_event_at
-    from stg_experiment_exposures
+        sum(exposure_events) as exposure_events,
+        sum(rejected_exposure_events) as rejected_exposure_events,
+        max(last_exposure_event_at) as last_exposure_event_at
+    from int_experiment_exposure_rejections_daily
     group by experiment_id
 ),
 
