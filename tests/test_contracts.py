@@ -420,3 +420,47 @@ def test_building_for_a_report_or_diagnosis_checks_the_contracts_as_a_run_does(t
         build_tables(config, [FCT_ALERTS])
     assert str(error.value) == message
     assert ("more than one row" if broken == "duplicate" else "unit_id is null") in message
+
+
+# --------------------------------------------------------------------------------------------
+# the row checks' one scan keeps only offending rows: the same counts as each check alone
+# --------------------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_IDS = st.sampled_from([None, "", " ", "  ", "\t", " x", "x ", "!", "a", "u1", "007", "\x01z"])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_IDS, _IDS, _IDS, st.booleans()), min_size=1, max_size=40),
+       row_group=st.integers(1, 8), fmt=st.sampled_from(["parquet", "csv"]))
+def test_the_row_checks_counted_together_equal_each_check_alone(tmp_path_factory, rows, row_group, fmt):
+    from expguard.engines.duckdb import DuckDBEngine
+    from expguard.inputs import contracts
+    from expguard.runner.pipeline import prepare
+    from expguard.settings.config import EngineSettings, build_config
+
+    folder = tmp_path_factory.mktemp("checks")
+    table = pa.Table.from_pylist(
+        [{"experiment_id": e, "unit_id": u, "variation_id": v, "assigned_at": T0 if timed else None}
+         for e, u, v, timed in rows], schema=ASSIGNMENT_SCHEMA)
+    path = folder / f"assignments.{fmt}"
+    if fmt == "parquet":
+        pq.write_table(table, path, row_group_size=row_group)  # statistics per small row group
+    else:
+        import pyarrow.csv as pcsv
+
+        pcsv.write_csv(table, path)
+    events = write_rows(folder / "events.parquet", [exposure("u1")], EVENT_SCHEMA)
+    engine = DuckDBEngine(EngineSettings())
+    try:
+        prepare(engine, build_config(events=str(events), assignments=str(path)))
+        together = engine.fetch(contracts.totals_query(contracts.ROW_CHECKS))[0]
+        assert "where" in engine.render(contracts.totals_query(contracts.ROW_CHECKS)).lower()
+        import sqlglot
+
+        alone = {check.name: engine.fetch(sqlglot.parse_one(check.count_sql, read="duckdb"))[0]["n"]
+                 for check in contracts.ROW_CHECKS}
+    finally:
+        engine.close()
+    assert together == alone

@@ -104,16 +104,26 @@ def run_check(engine: Engine, check: Check) -> None:
 
 def totals_query(checks: tuple[Check, ...] = ASSIGNMENT_CHECKS) -> exp.Select:
     """One query counting every check's violations: the row checks in one scan of the
-    assignments (a ``count(case when ...)`` each), the others as scalar subqueries."""
+    assignments (a ``count(case when ...)`` each), the others as scalar subqueries.
+
+    The scan keeps only the rows that break some row check (``where c1 or c2 ...``): a row
+    that breaks none adds nothing to any count, so the counts are the same, and the filter
+    lets the engine skip what the file's statistics prove clean (a Parquet row group whose
+    null counts are 0 and whose smallest id sorts after ``'!'``). On the benchmark's L (6.9M
+    assignments in Parquet): 0.07 CPU s instead of 0.29. A CSV file is still read once."""
     columns: list[exp.Expression] = []
+    conditions: list[exp.Expression] = []
     for check in checks:
         if check.row_condition is not None:
             condition = sqlglot.parse_one(check.row_condition, read="duckdb")
+            conditions.append(exp.paren(condition.copy()))
             count = exp.Count(this=exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))]))
         else:
             count = exp.Subquery(this=sqlglot.parse_one(check.count_sql, read="duckdb"))
         columns.append(count.as_(check.name))
-    return exp.select(*columns).from_(ASSIGNMENTS)
+    query = exp.select(*columns).from_(ASSIGNMENTS)
+    # (an aggregate without GROUP BY gives its one row even when the filter keeps none)
+    return query.where(exp.or_(*conditions)) if conditions else query
 
 
 ROW_CHECKS: tuple[Check, ...] = tuple(c for c in ASSIGNMENT_CHECKS if c.row_condition is not None)
