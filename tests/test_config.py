@@ -386,28 +386,28 @@ def test_every_preset_loads_and_its_expressions_parse():
 # --------------------------------------------------------------------------------------------
 
 
-def test_parquet_compression_defaults_to_snappy_and_is_read_from_the_project_file(tmp_path):
+def test_parquet_compression_defaults_to_zstd_and_is_read_from_the_project_file(tmp_path):
     from expguard.settings.config import config_from_options
 
-    assert build_config(events="e.parquet", assignments="a.parquet").outputs.parquet_compression == "snappy"
-    path = project(tmp_path, GOOD + "\n[output]\ndir = 'out'\nparquet_compression = 'zstd'\n")
+    assert build_config(events="e.parquet", assignments="a.parquet").outputs.parquet_compression == "zstd"
+    path = project(tmp_path, GOOD + "\n[output]\ndir = 'out'\nparquet_compression = 'snappy'\n")
     config = build_config(**load_project(path))
-    assert (config.outputs.parquet_compression, Path(config.outputs.output_dir)) == ("zstd", tmp_path / "out")
+    assert (config.outputs.parquet_compression, Path(config.outputs.output_dir)) == ("snappy", tmp_path / "out")
     options = dict(project=str(path), events=None, assignments=None, events_format=None, assignments_format=None,
                    var=(), engine=None, threads=None, memory_limit=None, temp_directory=None)
     # --output-dir replaces the file's targets and keeps its codec; --parquet-compression wins
     moved = config_from_options(**options, output_dir=str(tmp_path / "elsewhere"))
-    assert (moved.outputs.parquet_compression, moved.outputs.output_dir) == ("zstd", str(tmp_path / "elsewhere"))
+    assert (moved.outputs.parquet_compression, moved.outputs.output_dir) == ("snappy", str(tmp_path / "elsewhere"))
     assert config_from_options(**options, parquet_compression="gzip").outputs.parquet_compression == "gzip"
     # the default database target keeps the codec too
-    assert config_from_options(**options, database=str(tmp_path / "x.duckdb")).outputs.resolved().parquet_compression == "zstd"
+    assert config_from_options(**options, database=str(tmp_path / "x.duckdb")).outputs.resolved().parquet_compression == "snappy"
 
 
-@pytest.mark.parametrize("value", ["lz4", "ZSTD", "", 3])
+@pytest.mark.parametrize("value", ["lz4", "SNAPPY", "", 3])
 def test_an_unknown_parquet_compression_is_refused_with_the_known_ones(tmp_path, value):
     path = project(tmp_path, GOOD + f"\n[output]\ndir = 'out'\nparquet_compression = {value!r}\n")
     with pytest.raises(ConfigError) as error:
         build_config(**load_project(path))
     message = str(error.value)
     assert "\n" not in message and "parquet_compression" in message
-    assert "snappy, zstd, gzip, uncompressed" in message
+    assert "zstd, snappy, gzip, uncompressed" in message

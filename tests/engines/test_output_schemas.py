@@ -126,7 +126,7 @@ def run_with_codec(tmp_path: Path, engine: str, codec: "str | None") -> Path:
     return tmp_path / "out"
 
 
-@pytest.mark.parametrize("codec, written", [(None, "SNAPPY"), ("zstd", "ZSTD"), ("gzip", "GZIP"),
+@pytest.mark.parametrize("codec, written", [(None, "ZSTD"), ("snappy", "SNAPPY"), ("gzip", "GZIP"),
                                             ("uncompressed", "UNCOMPRESSED")])
 def test_duckdb_writes_every_file_with_the_asked_codec_and_the_same_rows(tmp_path, codec, written):
     out = run_with_codec(tmp_path / "asked", "duckdb", codec)
@@ -145,10 +145,10 @@ def test_duckdb_writes_every_file_with_the_asked_codec_and_the_same_rows(tmp_pat
 def test_both_spark_writers_write_the_asked_codec(tmp_path, monkeypatch):
     from expguard.engines.spark import SparkEngine
 
-    arrow = codecs(run_with_codec(tmp_path / "arrow", "spark", "zstd"))  # small models: from Arrow
+    arrow = codecs(run_with_codec(tmp_path / "arrow", "spark", "snappy"))  # small models: from Arrow
     monkeypatch.setattr(SparkEngine, "ARROW_WRITE_MAX_ROWS", -1)  # every model by a Spark job
-    job = codecs(run_with_codec(tmp_path / "job", "spark", "zstd"))
+    job = codecs(run_with_codec(tmp_path / "job", "spark", "snappy"))
     default = codecs(run_with_codec(tmp_path / "default", "spark", None))
-    assert all(c == {"ZSTD"} for c in [*arrow.values(), *job.values()] if c), (arrow, job)
-    assert all(c == {"SNAPPY"} for c in default.values() if c), default
+    assert all(c == {"SNAPPY"} for c in [*arrow.values(), *job.values()] if c), (arrow, job)
+    assert all(c == {"ZSTD"} for c in default.values() if c), default
     assert sum(1 for c in job.values() if c) >= 9

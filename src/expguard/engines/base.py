@@ -222,7 +222,7 @@ class Engine(abc.ABC):
     #: The codec :meth:`write_parquet` writes with (one of
     #: :data:`expguard.settings.config.PARQUET_COMPRESSIONS`), set by the run from its outputs'
     #: ``parquet_compression``.
-    parquet_compression: str = "snappy"
+    parquet_compression: str = "zstd"
 
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path) -> None:

@@ -343,7 +343,7 @@ class DuckDBEngine(Engine):
         statement = (
             f"copy {source} to "
             + exp.Literal.string(str(path)).sql("duckdb")
-            # The codec as the outputs ask (Snappy by default). zstd at level 1: on the
+            # The codec as the outputs ask (zstd by default). zstd at level 1: on the
             # benchmark's outputs as small as level 3's (within 5%) for about a fifth less CPU.
             # dictionary_size_limit: a column chunk with more distinct values than this is written
             # without a dictionary. DuckDB's default tries dictionaries of tens of thousands of
