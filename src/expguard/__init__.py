@@ -59,7 +59,7 @@ def run(
             the models (``expguard run --incremental``; docs/incremental.md); the result's
             ``increment`` tells what was done.
         parquet_compression: the codec of the ``output_dir`` files: ``"zstd"`` (level 1, the
-            default), ``"snappy"`` (files about a third larger for a few percent less write
+            default), ``"snappy"`` (files about a third larger for about 7% less write
             CPU), ``"gzip"`` or ``"uncompressed"``.
     """
     from .runner.pipeline import run as run_pipeline

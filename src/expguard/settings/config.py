@@ -538,8 +538,8 @@ class EngineSettings:
 
 #: The codecs a Parquet output may be written with; the first is the default. zstd (level 1):
 #: on the benchmark's L the three large files are a quarter smaller than with Snappy (460
-#: against 608 MiB) for 2% more of their write CPU (8.1 against 8.0 s; at M 7%, 1.57 against
-#: 1.46). docs/configuration.md has the numbers.
+#: against 608 MiB) for about 0.5 more CPU s of their 7.5 (1.6% of a run). docs/configuration.md
+#: has the numbers.
 PARQUET_COMPRESSIONS = ("zstd", "snappy", "gzip", "uncompressed")
 
 
