@@ -116,3 +116,8 @@ def test_rejections_are_counted_per_experiment_and_event_date(tmp_path, engine):
     assert got[(None, D1)]["missing_experiment_id_events"] == 1
     assert got[("exp", None)]["missing_timestamp_events"] == 1
     assert got[("exp", D1 + dt.timedelta(days=1))]["rejected_exposure_events"] == 0
+    # each group's newest event time, rejected events included (the health facts read it)
+    assert day["last_exposure_event_at"] == ts(3)
+    assert got[(None, D1)]["last_exposure_event_at"] == ts(4)
+    assert got[("exp", D1 + dt.timedelta(days=1))]["last_exposure_event_at"] == ts(days=1)
+    assert got[("exp", None)]["last_exposure_event_at"] is None
