@@ -14,7 +14,8 @@ import math
 import pytest
 from scipy.stats import chisquare
 
-from expguard.models.marts.fct_experiment_exposure_alerts import COLUMNS, Point, evaluate, find_alerts
+from expguard.core.stats import Point, evaluate
+from expguard.models.marts.fct_experiment_exposure_alerts import COLUMNS, find_alerts
 from expguard.settings.config import Variables
 from expguard.core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, SEVERITIES
 from helpers import T0, assignment, exposure, ts

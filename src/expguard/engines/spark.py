@@ -572,6 +572,11 @@ class SparkEngine(Engine):
         rows = frame._jdf.queryExecution().toRdd()
         return DataFrame(session.internalCreateDataFrame(rows, session.parseDataType(schema.json()), False), self.spark)
 
+    @property
+    def _codec(self) -> str:
+        """The outputs' codec as Spark's writer and pyarrow's name it ("none", not "uncompressed")."""
+        return "none" if self.parquet_compression == "uncompressed" else self.parquet_compression
+
     def _write_with_spark(self, name: str, path: Path) -> None:
         folder = path.parent / f".{path.name}.spark-{uuid.uuid4().hex[:8]}"
         try:
@@ -579,7 +584,7 @@ class SparkEngine(Engine):
                 (
                     self._declared_frame(name)
                     .coalesce(1)
-                    .write.option("compression", "none" if self.parquet_compression == "uncompressed" else self.parquet_compression)
+                    .write.option("compression", self._codec)
                     # zstd at level 1, as the DuckDB engine writes: faster, and smaller here than level 3
                     .option("parquet.compression.codec.zstd.level", "1")
                     .parquet("file://" + os.path.abspath(folder))
@@ -605,8 +610,8 @@ class SparkEngine(Engine):
                 table = table.cast(schema)
             except pa.ArrowInvalid as error:
                 raise RuntimeError(f"model {name}: a never-null column holds a null ({error})") from None
-        pq.write_table(table, path, compression="none" if self.parquet_compression == "uncompressed" else self.parquet_compression,
-                       **({"compression_level": 1} if self.parquet_compression == "zstd" else {}))
+        pq.write_table(table, path, compression=self._codec,
+                       compression_level=1 if self.parquet_compression == "zstd" else None)
 
     def close(self) -> None:
         for name, frame in self._persisted.items():

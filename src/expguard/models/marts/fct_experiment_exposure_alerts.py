@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from ...core.constants import ALERT_TYPES, FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_REJECTIONS_DAILY
 from ...core.fmt import percent, p_value
-from ...core.stats import BaselineRule, Point, cohort_totals, deviation, evaluate, split_test  # noqa: F401 (evaluate: the rule, re-exported)
+from ...core.stats import BaselineRule, Point, cohort_totals, deviation, split_test
 from ...settings.config import parse_srm_weights
 from ..python import python_model, read_inputs
 
