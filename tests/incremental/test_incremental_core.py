@@ -33,6 +33,7 @@ AS_OF = "2026-04-01T00:00:00"
 MODELS = list(load_models())
 STATE_FILE = "_expguard_state.json"
 BY_VARIATION = "fct_experiment_exposure_quality_daily_by_variation"
+REJECTIONS = "int_experiment_exposure_rejections_daily"
 
 
 class Project:
@@ -330,17 +331,39 @@ def test_a_cohort_emptied_by_a_deleted_assignment_leaves_the_by_variation_model(
     project.assert_same_as_full()
 
 
-def test_an_earlier_output_missing_forces_a_full_build(project):
-    # a model the update reads back (the by-variation counts are restated from theirs in a
-    # database updated in place) dropped from the outputs by hand
+@pytest.mark.parametrize("table", ["fct_experiment_exposure_quality_daily_by_variation",
+                                   "int_experiment_exposure_rejections_daily"])
+def test_an_earlier_output_missing_forces_a_full_build(project, table):
+    # a model the update reads back (in a database updated in place, the by-variation counts are
+    # restated from theirs, the rejection counts merged with theirs) dropped from the outputs by hand
     project.incremental()
     with duckdb.connect(str(project.root / "inc.duckdb")) as con:
-        con.execute("drop table fct_experiment_exposure_quality_daily_by_variation")
+        con.execute(f"drop table {table}")
     project.add_events("day-01.parquet", day_rows(1, range(5)))
     result = project.incremental()
-    assert result.increment.reason == ("an earlier output is missing: "
-                                       "inc.duckdb table fct_experiment_exposure_quality_daily_by_variation")
+    assert result.increment.reason == f"an earlier output is missing: inc.duckdb table {table}"
     project.assert_same_as_full()
+
+
+def test_the_rejection_counts_of_an_update_in_place_merge_the_previous_ones(project):
+    # a database updated in place: the rejections model is its previous rows merged with the
+    # model on the new events alone (models/merges/), so a count changed by hand in the outputs
+    # stays changed and the new events add to it; with a folder too, the model is rebuilt from
+    # every staged event and the hand change is gone
+    project.incremental()
+    with duckdb.connect(str(project.root / "inc.duckdb")) as con:
+        day = con.execute(f"select min(exposure_date) from {REJECTIONS} where experiment_id is not null").fetchall()[0][0]
+        before = con.execute(f"select sum(exposure_events) from {REJECTIONS}").fetchall()[0][0]
+        staged = con.execute("select count(*) from stg_experiment_exposures").fetchall()[0][0]
+        con.execute(f"update {REJECTIONS} set exposure_events = exposure_events + 1000 where exposure_date = ?", [day])
+        changed = con.execute(f"select count(*) from {REJECTIONS} where exposure_date = ?", [day]).fetchall()[0][0]
+    project.add_events("day-01.parquet", day_rows(1, range(5)))
+    result = project.incremental()
+    assert result.increment.mode == "incremental"
+    added = len(project.rows("stg_experiment_exposures")) - staged
+    assert added > 0 and changed > 0
+    kept = 0 if project.folder else 1000 * changed
+    assert sum(r["exposure_events"] for r in project.rows(REJECTIONS)) == before + kept + added
 
 
 def test_changed_variables_force_a_full_build_only_when_the_updated_models_read_them(project):

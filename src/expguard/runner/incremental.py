@@ -27,8 +27,9 @@ A run compares the fingerprint and the files with what it finds now:
 With a database output alone, on an engine that can (DuckDB), the run's one transaction is opened
 on the output database before the update, the three big tables are updated in place as it goes
 (rows appended; the touched keys' rows moved out, their recomputed rows inserted), the other models
-are built from the updated tables, and COMMIT publishes it all; otherwise the big tables are
-written in full.
+are built from the updated tables (the by-variation counts restated, the rejection counts merged
+with their previous ones: ``RESTATED``, ``MERGED``), and COMMIT publishes it all; otherwise the
+big tables are written in full.
 The run itself (locks, full build or update, writes) is
 :func:`expguard.runner.pipeline.run_incremental`.
 """
@@ -48,8 +49,8 @@ import sqlglot
 from sqlglot import exp
 
 from ..core import files
-from ..core.constants import (ASSIGNMENTS, EVENTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_DEDUPED, INT_VALIDATION,
-                              STG_EXPOSURES)
+from ..core.constants import (ASSIGNMENTS, EVENTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, INT_DEDUPED,
+                              INT_REJECTIONS_DAILY, INT_VALIDATION, STG_EXPOSURES)
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
@@ -71,6 +72,10 @@ MAINTAINED = (STG_EXPOSURES, INT_DEDUPED, INT_VALIDATION)
 #: the rows that changed (models/restate.py) when an output database is updated in place:
 #: model -> the maintained model it aggregates.
 RESTATED = {FCT_DAILY_BY_VARIATION: INT_VALIDATION}
+#: Models built, when an output database is updated in place, from their previous output and
+#: their own SQL run on the new rows of a model that only gains rows, the two merged by the
+#: model's merge (``models/merges/<model>.sql``): model -> the model it reads.
+MERGED = {INT_REJECTIONS_DAILY: STG_EXPOSURES}
 FULL, INCREMENTAL = "full", "incremental"
 
 _DEDUPED_KEY = ("experiment_id", "unit_id", "variation_id")
@@ -142,7 +147,7 @@ def models_hash() -> str:
 
 
 def maintained_variables(config: RunConfig) -> dict[str, Any]:
-    """The variables the models updated by key read, and the restated aggregates (the others
+    """The variables the models updated by key read, the restated aggregates and the merged models (the others
     shape only models rebuilt in full every run, so a change of theirs needs no full build)."""
     models = load_models()
     names: set[str] = set()
@@ -150,6 +155,8 @@ def maintained_variables(config: RunConfig) -> dict[str, Any]:
         names |= {node.name for node in models[name].parse().find_all(exp.Placeholder)}
     for name, table in RESTATED.items():
         names |= {node.name for node in restate.aggregate_of(models[name].parse(), table).find_all(exp.Placeholder)}
+    for name in MERGED:
+        names |= {node.name for node in models[name].parse().find_all(exp.Placeholder)}
     values = config.variables.as_dict()
     return {name: list(v) if isinstance(v := values[name], tuple) else v for name in sorted(names)}
 
@@ -374,7 +381,7 @@ def _missing_outputs(targets: Targets, tables: set[str]) -> str | None:
                 return shown(str(path))
     if targets.database is not None:
         # (the restated models too: an update in place reads their previous rows)
-        for name in (*MAINTAINED, *RESTATED):
+        for name in (*MAINTAINED, *RESTATED, *MERGED):
             if name not in tables:
                 return f"{shown(str(targets.database))} table {name}"
     return None
@@ -430,6 +437,20 @@ def _restating(table: str, previous: str, added: str, removed: str) -> Callable[
     previous output ``previous``, plus relation ``added``'s rows, minus ``removed``'s."""
     not_null = load_models()[table].not_null
     return lambda tree: restate.restated(tree, table, not_null, previous, added, removed)
+
+
+def _merging(engine: Engine, model: str, previous: str, new: dict[str, str]) -> Callable[[exp.Query], exp.Query]:
+    """A swap of build_models: ``model`` (variables bound) built as its previous output
+    ``previous`` merged, by its merge (``models/merges/<model>.sql``), with the model's own SQL
+    run on the new rows alone (``new``: input -> the relation of its new rows)."""
+    def swap(tree: exp.Query) -> exp.Query:
+        columns = ", ".join(tree.named_selects)  # the model's, in its order
+        engine.create_view(f"__expguard_new_{model}", rename_inputs(tree, new, engine.DIALECT))  # type: ignore[arg-type]
+        engine.create_view(f"__expguard_{model}_to_merge", _q(
+            f"select {columns} from {previous} union all select {columns} from __expguard_new_{model}"))
+        return rename_inputs(merge_query(model), {model: f"__expguard_{model}_to_merge"},  # type: ignore[return-value]
+                             engine.DIALECT)
+    return swap
 
 
 def _count(engine: Engine, sql: str) -> int:
@@ -489,6 +510,8 @@ def _in_place(engine: Engine, name: str, out: str) -> int:
 
 
 PREV = "__expguard_prev_"
+#: The staging rows of the new events alone (the staging model's own SQL run on them).
+NEW_STG = "__expguard_new_stg"
 
 
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
@@ -545,7 +568,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         where = " where " + " and ".join(bounds) if bounds else " where false"
         engine.create_view("__expguard_new_events", _q(f"select * from {EVENTS}{where}"))
         increment.new_event_rows = _count(engine, "select count(*) as n from __expguard_new_events")
-        engine.materialize("__expguard_new_stg", restricted(STG_EXPOSURES, {EVENTS: "__expguard_new_events"}, variables))
+        engine.materialize(NEW_STG, restricted(STG_EXPOSURES, {EVENTS: "__expguard_new_events"}, variables))
     else:
         processed = previous_state["inputs"]["events"]["files"]
         new_files = [path for path in events.files if path not in processed]
@@ -554,11 +577,11 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             engine.register_source(inputs.RAW_EVENTS, events.source(config.events, new_files))
             inputs.build_event_view(engine, config.event_mapping, config.events.describe())
             increment.new_event_rows = _count(engine, f"select count(*) as n from {inputs.RAW_EVENTS}")
-            engine.materialize("__expguard_new_stg", bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
+            engine.materialize(NEW_STG, bind_variables(load_models()[STG_EXPOSURES].parse(), variables))
         else:
-            engine.materialize("__expguard_new_stg", _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
-    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, "__expguard_new_stg", out)
-    engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from __expguard_new_stg "
+            engine.materialize(NEW_STG, _q(f"select * from {PREV}{STG_EXPOSURES} where false"))
+    rows = _append(engine, STG_EXPOSURES, PREV + STG_EXPOSURES, NEW_STG, out)
+    engine.materialize(keys_d, _q(f"select distinct {', '.join(_DEDUPED_KEY)} from {NEW_STG} "
                                   "where reject_reason is null"))
     built[STG_EXPOSURES] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": STG_EXPOSURES, "rows": rows, "seconds": built[STG_EXPOSURES][1]})
@@ -650,7 +673,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
     progress("model_start", {"name": INT_DEDUPED})
     checkpoint(f"model:{INT_DEDUPED}")
     # (a view, read once: Spark cannot store a union with a stored aggregate, see _replace_keys)
-    engine.create_view("__expguard_new_deduped", restricted(INT_DEDUPED, {STG_EXPOSURES: "__expguard_new_stg"}, variables))
+    engine.create_view("__expguard_new_deduped", restricted(INT_DEDUPED, {STG_EXPOSURES: NEW_STG}, variables))
 
     def merged(before: str) -> exp.Query:
         # the deduped rows of relation ``before`` merged with the new events' deduped rows
@@ -736,6 +759,9 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         # the by-variation counts: the previous ones, plus the recomputed rows', minus the taken rows'
         for model, table in RESTATED.items():
             swaps[model] = _restating(table, f"{out}.{model}", now, taken)
+        # the rejection counts: the previous ones merged with the model's own on the new events
+        for model, table in MERGED.items():
+            swaps[model] = _merging(engine, model, f"{out}.{model}", {table: {STG_EXPOSURES: NEW_STG}[table]})
     if increment.restated_units:
         # (an assigned unit restated whose validation row is identical is counted as restated)
         increment.restated_cohorts = _count(engine, (
