@@ -6,7 +6,7 @@
 --   nulls of a key group together, as they do in the model's own GROUP BY.
 -- The staging model only ever gains rows in an incremental run (a changed or missing event file
 -- forces a full build), so every count of a group is its count before plus its count in the new
--- events, and its newest event time the later of the two. tests/incremental/test_rejections_merge.py
+-- events, and its newest event time the later of the two. tests/incremental/test_merges.py
 -- checks, on every engine, that the merge of the model on two parts of the staged events is the
 -- model on all of them.
 select

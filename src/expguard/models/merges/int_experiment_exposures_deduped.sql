@@ -6,7 +6,7 @@
 -- The model is one aggregate per key whose parts combine: the row it gives on all the events is
 -- these rows merged. The kept exposure is the earliest by the model's order (exposed_at asc, then
 -- event_id asc nulls last: the minimum of the same struct), the last exposure the latest, the
--- event counts added. tests/incremental/test_deduped_merge.py checks, on every engine, that the
+-- event counts added. tests/incremental/test_merges.py checks, on every engine, that the
 -- merge of the model on two halves of the events is the model on all of them.
 with
 
