@@ -2,7 +2,8 @@
 
     python bench/check.py EXPECTED_DIR ACTUAL_DIR [--all]
 
-A model's output is ``DIR/<model>.parquet``, a file or (Spark) a folder of part files. For each
+A model's output is ``DIR/<model>.parquet``, a file or (Spark) a folder of part files, or the
+table of that name in ``DIR/expguard.duckdb`` (a run whose only output is a database). For each
 of the four core models: the same column names, the same column types (DuckDB's reading of the
 Parquet types), the same row count, and the same multiset of rows (``EXCEPT ALL`` both ways,
 after casting the peer's columns to expguard's types, so that a type difference is reported
@@ -12,6 +13,7 @@ once and the values are still compared). ``--all`` compares every model file of 
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from pathlib import Path
 
@@ -25,10 +27,37 @@ MODELS = (
 )
 
 
+#: A folder of outputs may hold this DuckDB file instead of Parquet files (a run whose only output
+#: is a database): its tables are read in their place.
+DATABASE = "expguard.duckdb"
+
+
 def _source(directory: Path, model: str) -> str:
     path = directory / f"{model}.parquet"
+    if not path.exists() and (directory / DATABASE).is_file():
+        return f"{_alias(directory)}.main.{_q(model)}"
     pattern = str(path / "*.parquet") if path.is_dir() else str(path)
     return "read_parquet('" + pattern.replace("'", "''") + "')"
+
+
+def _alias(directory: Path) -> str:
+    return "db_" + hashlib.sha1(str(directory.resolve()).encode()).hexdigest()[:12]
+
+
+def _attach_databases(con: duckdb.DuckDBPyConnection, *directories: Path) -> None:
+    for directory in directories:
+        if (directory / DATABASE).is_file():
+            path = str(directory / DATABASE).replace("'", "''")
+            con.execute(f"attach '{path}' as {_alias(directory)} (read_only)")
+
+
+def _has(directory: Path, model: str, con: duckdb.DuckDBPyConnection) -> bool:
+    if (directory / f"{model}.parquet").exists():
+        return True
+    if not (directory / DATABASE).is_file():
+        return False
+    return bool(con.execute("select 1 from information_schema.tables where table_catalog = ? and table_name = ?",
+                            [_alias(directory), model]).fetchall())
 
 
 def _q(name: str) -> str:
@@ -39,9 +68,10 @@ def compare(expected: Path, actual: Path, models: tuple[str, ...] = MODELS) -> l
     """Every difference found, as one line each; empty when the outputs are equal."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    _attach_databases(con, expected, actual)
     problems: list[str] = []
     for model in models:
-        if not (actual / f"{model}.parquet").exists():
+        if not _has(actual, model, con):
             problems.append(f"{model}: missing in {actual}")
             continue
         exp_rel, act_rel = con.sql(f"select * from {_source(expected, model)}"), con.sql(f"select * from {_source(actual, model)}")

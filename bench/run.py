@@ -75,6 +75,10 @@ class Peer:
 # expguard runs minutes apart (the memory-limited one, Spark) write the same fct_experiment_health.
 EXPGUARD = (EXPGUARD_BIN, "run", "-q", "--events", "{events}", "--assignments", "{assignments}", "--output-dir", "{out}",
             "--as-of", "2026-04-09T00:00:00Z")
+# The database as the run's only output (expguard's default without --output-dir): the large
+# models are built straight into the file in the run's one transaction.
+EXPGUARD_DB = (EXPGUARD_BIN, "run", "-q", "--events", "{events}", "--assignments", "{assignments}",
+               "--database", "{out}/" + check.DATABASE, "--as-of", "2026-04-09T00:00:00Z")
 PEERS = {p.name: p for p in (
     Peer("expguard", "expguard run (DuckDB engine, all 11 models, contracts, atomic writes)", EXPGUARD),
     Peer("duckdb-sql", "hand-written DuckDB SQL script, 4 models", (PY, str(PEERS_DIR / "duckdb_sql.py"))),
@@ -88,8 +92,11 @@ PEERS = {p.name: p for p in (
          EXPGUARD + ("--engine", "spark"), scales=("S", "M")),
     Peer("expguard-2GB", "expguard run --memory-limit 2GB (spills past it)",
          EXPGUARD + ("--memory-limit", "2GB"), scales=("L",)),
+    Peer("expguard-db", "expguard run --database (a DuckDB file its only output, the default without "
+         "--output-dir: the large models built straight into it)", EXPGUARD_DB, scales=("M", "L")),
 )}
-DEFAULT_PEERS = ("expguard", "duckdb-sql", "polars", "pandas", "pyspark", "floor", "expguard-spark", "expguard-2GB")
+DEFAULT_PEERS = ("expguard", "duckdb-sql", "polars", "pandas", "pyspark", "floor", "expguard-spark", "expguard-2GB",
+                 "expguard-db")
 RSS_SAMPLE_SECONDS = 0.1
 TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
@@ -240,7 +247,7 @@ def run_peer_once(peer: Peer, scale: str, data: Path, out_root: Path) -> tuple[R
     out = out_root / scale / peer.name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    if peer.name.startswith("expguard"):
+    if "--output-dir" in peer.command:
         out.rmdir()  # expguard creates it
     return measure(command_for(peer, events, assignments, out)), out
 

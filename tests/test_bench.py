@@ -1,6 +1,7 @@
 """The benchmark harness on its smallest scale: it generates S (1M events), checks the
 hand-written DuckDB job's four models equal to expguard's (an independent implementation of
-the SPEC, compared row for row), times each peer as a whole process and writes its tables.
+the SPEC, compared row for row) and a run into a database alone equal on all eleven, times each
+peer as a whole process and writes its tables.
 CI does not run the benchmark itself; this keeps its harness and its equality check working."""
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def test_the_benchmark_runs_on_s_and_the_hand_written_job_equals_expguard(tmp_pa
                "wall_median": 3.7, "wall_min": 3.6, "wall_max": 3.9, "cpu_median": 6.8, "rss_median": 2**30,
                "rss_max": 2**30, "load_median": 1.0, "measured": earlier["date"]}
     (results / "latest.json").write_text(json.dumps({"runs": [earlier], "results": [old_row]}))
-    command = [sys.executable, str(BENCH / "run.py"), "--scales", "S", "--peers", "expguard", "duckdb-sql", "floor",
+    command = [sys.executable, str(BENCH / "run.py"), "--scales", "S", "--peers", "expguard", "duckdb-sql", "floor", "expguard-db",
                "--runs", "1", "--data-dir", str(tmp_path / "data"), "--out-dir", str(tmp_path / "out"),
                "--results-dir", str(results)]
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
@@ -38,6 +39,8 @@ def test_the_benchmark_runs_on_s_and_the_hand_written_job_equals_expguard(tmp_pa
     assert rows[("S", "expguard")]["check"] == "reference"
     assert rows[("S", "duckdb-sql")]["check"] == "equal", rows[("S", "duckdb-sql")]["check"]
     assert rows[("S", "floor")]["check"].startswith("n/a")
+    # the database as the only output: its eleven tables read in place of the files, all equal
+    assert rows[("S", "expguard-db")]["check"] == "equal (11 models)", rows[("S", "expguard-db")]["check"]
     assert all(rows[("S", p)]["failed_runs"] == 0 and rows[("S", p)]["wall_median"] > 0
                for p in ("expguard", "duckdb-sql", "floor"))
     assert rows[("M", "duckdb-sql")]["measured"] == earlier["date"]  # kept from the earlier table

@@ -35,8 +35,9 @@ def dataset(tmp_path_factory) -> tuple[Path, Path]:
     return write_dataset(generate(20_000, seed=11), tmp_path_factory.mktemp("data"))
 
 
-def expguard_run(events: Path, assignments: Path, out: Path, db: Path, *extra: str,
+def expguard_run(events: Path, assignments: Path, out: Path | None, db: Path, *extra: str,
                  kill_at: str | None = None, wait: bool = True, no_exchange: bool = False):
+    """``out`` None: the database is the run's only output (its large models built straight into it)."""
     env = dict(os.environ)
     env.pop("EXPGUARD_KILL_AT", None)
     env.pop("EXPGUARD_NO_EXCHANGE", None)
@@ -46,8 +47,9 @@ def expguard_run(events: Path, assignments: Path, out: Path, db: Path, *extra: s
         env["EXPGUARD_KILL_AT"] = kill_at
     # A fixed reference time for the freshness check (default: now), so that two runs of the same
     # data write the same bytes.
+    folder = ["--output-dir", str(out)] if out is not None else []
     command = [sys.executable, "-m", "expguard.cli", "run", "--events", str(events), "--assignments",
-               str(assignments), "--output-dir", str(out), "--database", str(db), "--quiet",
+               str(assignments), *folder, "--database", str(db), "--quiet",
                "--as-of", "2026-06-01T00:00:00", *extra]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     if not wait:
@@ -77,14 +79,14 @@ def listing(out: Path) -> dict[str, str]:
     return state
 
 
-def snapshot(out: Path, db: Path, exact: bool = True) -> dict[str, object]:
+def snapshot(out: Path | None, db: Path, exact: bool = True) -> dict[str, object]:
     """Every output file (its bytes' hash when ``exact``, else its sorted rows), the folder's
     complete listing when ``exact``, and every table's rows in the database (sorted)."""
     state: dict[str, object] = {}
-    for path in sorted(out.glob("*.parquet")):
+    for path in sorted(out.glob("*.parquet")) if out is not None else []:
         rows = sorted_table(path).to_pylist()  # readable, whole
         state[path.name] = hashlib.sha256(path.read_bytes()).hexdigest() if exact else rows
-    if exact:
+    if exact and out is not None:
         state["listing"] = listing(out)
     with duckdb.connect(str(db), read_only=True) as con:
         for (name,) in con.execute("select table_name from information_schema.tables order by 1").fetchall():
@@ -128,6 +130,39 @@ def test_every_kill_point_leaves_previous_outputs_intact(dataset, tmp_path):
     assert beside(out) == []
     # nothing of a run was ever inside the folder: the listing is the model files, no more
     assert sorted(after["listing"]) == sorted(f"{m}.parquet" for m in MODELS)
+
+
+@pytest.mark.slow
+def test_every_kill_point_leaves_a_database_output_alone_intact(dataset, tmp_path):
+    # The database as the only output: the large models are built straight into it, in the run's
+    # one transaction, from the first model on. A kill anywhere before the commit leaves the file's
+    # tables as they were (DuckDB never replays an uncommitted transaction), and the next run works.
+    events, assignments = dataset
+    db = tmp_path / "models.duckdb"
+    code, _, stderr = expguard_run(events, assignments, None, db)
+    assert code == 0, stderr
+    before = snapshot(None, db)
+    assert sorted(before) == sorted(f"db:{m}" for m in MODELS)
+    for point in [f"model:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["database:commit"]:
+        code, _, _ = expguard_run(events, assignments, None, db, "--var", "exp_exposure_max_days_after_assignment=3",
+                                  kill_at=point)
+        assert code == -9, f"{point}: the run was not killed (exit {code})"
+        assert snapshot(None, db) == before, f"killed at {point}, the database changed"
+    code, _, stderr = expguard_run(events, assignments, None, db, "--var", "exp_exposure_max_days_after_assignment=3")
+    assert code == 0, stderr
+    after = snapshot(None, db)
+    assert set(after) == set(before)
+    changed = [name for name in after if after[name] != before[name]]
+    assert "db:int_experiment_exposure_validation" in changed and "db:stg_experiment_exposures" not in changed
+    # the same tables, rows and types as a run that builds them in memory and copies them in
+    reference = tmp_path / "reference.duckdb"
+    code, _, stderr = expguard_run(events, assignments, tmp_path / "out", reference,
+                                   "--var", "exp_exposure_max_days_after_assignment=3")
+    assert code == 0, stderr
+    assert snapshot(None, reference) == after
+    with duckdb.connect(str(db), read_only=True) as con, duckdb.connect(str(reference), read_only=True) as ref:
+        types = "select table_name, column_name, data_type from information_schema.columns order by 1, 2"
+        assert con.execute(types).fetchall() == ref.execute(types).fetchall()
 
 
 @pytest.mark.slow
@@ -249,6 +284,23 @@ def test_two_runs_at_once_never_mix_outputs(dataset, tmp_path):
     with duckdb.connect(str(db), read_only=True) as con:
         rows = {m: con.execute(f'select count(*) from "{m}"').fetchone()[0] for m in MODELS}
     assert any(all(rows[m] == s[m].num_rows for m in MODELS) for s in sets)
+
+
+def test_two_runs_into_one_database_alone_take_turns(dataset, tmp_path):
+    # a run that builds into the database holds its locks from the first model to the commit: the
+    # second run waits for them, then replaces the first one's tables with its own complete set
+    events, assignments = dataset
+    db = tmp_path / "models.duckdb"
+    one = expguard_run(events, assignments, None, db, wait=False)
+    two = expguard_run(events, assignments, None, db, "--var", "exp_exposure_max_days_after_assignment=3", wait=False)
+    results = [p.communicate(timeout=300) + (p.returncode,) for p in (one, two)]
+    assert [code for _, _, code in results] == [0, 0], [stderr for _, stderr, _ in results]
+    sets = []
+    for index, extra in enumerate(((), ("--var", "exp_exposure_max_days_after_assignment=3"))):
+        reference = tmp_path / f"ref{index}.duckdb"
+        assert expguard_run(events, assignments, None, reference, *extra)[0] == 0
+        sets.append(snapshot(None, reference))
+    assert snapshot(None, db) in sets
 
 
 # -- a reader beside the runs ------------------------------------------------------------

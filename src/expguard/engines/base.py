@@ -94,6 +94,10 @@ class Engine(abc.ABC):
         #: Models whose table in the output database was updated in place in the open
         #: transaction (:meth:`open_output`): :meth:`database_writer` leaves them as they are.
         self.in_place: set[str] = set()
+        #: Models built straight into the output database opened for the run (:meth:`open_output`):
+        #: their table there is the model (a view of it under the model's name), built once
+        #: instead of in memory and then copied; they are in :attr:`in_place` once built.
+        self.into_output: set[str] = set()
         #: Model name -> its never-null columns, written REQUIRED in Parquet (the others
         #: OPTIONAL, whatever the data); set by the pipeline from the models' declarations. A
         #: relation not listed is written as the engine infers.

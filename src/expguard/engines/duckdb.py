@@ -225,10 +225,17 @@ class DuckDBEngine(Engine):
     def materialize_parts(self, name: str, queries: list[exp.Query]) -> int:
         # one statement per part, so that one part's hash tables are in memory at a time
         ident = exp.to_identifier(name).sql("duckdb")
+        into_output = self._out is not None and name in self.into_output
+        table = f"{self._out}.main.{ident}" if into_output else ident
         try:
-            self.con.execute(f"create or replace {self._table} {ident} as {self.render(queries[0])}")
+            self.con.execute(f"create or replace {'table' if into_output else self._table} {table} as "
+                             f"{self.render(queries[0])}")
             for query in queries[1:]:
-                self.con.execute(f"insert into {ident} {self.render(query)}")
+                self.con.execute(f"insert into {table} {self.render(query)}")
+            if into_output:
+                # the model is its table in the output database, read under its own name
+                self.con.execute(f"create or replace temp view {ident} as select * from {table}")
+                self.in_place.add(name)
             # fetchall, not fetchone: DuckDB 2 keeps a half-fetched result open on the connection.
             return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
         except duckdb.Error as error:
@@ -369,8 +376,9 @@ class DuckDBEngine(Engine):
     def database_writer(self, names: list[str], path: Path, state: str | None = None) -> Iterator[None]:
         # One transaction in the target file, committed when the block exits cleanly: a run
         # killed before COMMIT leaves the previous tables as they were (DuckDB never replays an
-        # uncommitted transaction), and the file's other tables are left alone. An incremental
-        # run opened it already (open_output) and updated some tables in place.
+        # uncommitted transaction), and the file's other tables are left alone. A run whose only
+        # output is the database opened it already (open_output) and built its large models in
+        # it, or updated them in place (incremental): those are left as they are.
         opened = self._out is not None
         alias = self._out if opened else "expguard_out"
         try:
@@ -399,6 +407,7 @@ class DuckDBEngine(Engine):
         finally:
             self._out = None
             self.in_place.clear()
+            self.into_output.clear()
             self.con.execute(f"detach {alias}")
 
     def _attach_output(self, path: Path) -> None:
@@ -459,7 +468,7 @@ class DuckDBEngine(Engine):
     def close(self) -> None:
         try:
             if self._out is not None:
-                # an incremental run's transaction never committed: nothing of it stays
+                # a run's transaction on the output database never committed: nothing of it stays
                 with contextlib.suppress(duckdb.Error):
                     self.con.execute("rollback")
                 self._out = None

@@ -412,6 +412,36 @@ def write_outputs(engine: Engine, config: RunConfig, names: list[str], result: R
             discard(staging)
 
 
+#: With a database output alone, these models are built straight into it (:func:`build_into_output`).
+BUILT_INTO_OUTPUT = (STG_EXPOSURES, INT_DEDUPED, INT_VALIDATION)
+
+
+def database_alone(engine: Engine, config: RunConfig) -> Path | None:
+    """The output database a run builds its large models straight into, or None: there must be
+    a database and no output folder (a folder's files are written from other connections, which
+    cannot see an open transaction's tables), an engine that can update it in place, and no input
+    read from that same file (the run opens it for writing; its inputs are attached read-only)."""
+    outputs = config.outputs.resolved()
+    if not engine.updates_in_place or outputs.database is None or outputs.output_dir is not None:
+        return None
+    database = Path(os.path.abspath(outputs.database))
+    for source in (config.events, config.assignments):
+        if source.database is not None and Path(os.path.abspath(source.database)) == database:
+            return None
+    return database
+
+
+def build_into_output(engine: Engine, database: Path) -> None:
+    """Open the run's one transaction on output database ``database`` now and build the large
+    models (:data:`BUILT_INTO_OUTPUT`) straight into it: each is built once, compressed into the
+    file as it is built, instead of in memory and then copied into the file at the end (at L,
+    2.5-3 s less of a 20 s run and 0.8 GiB less memory). The other models are temporary tables,
+    copied in by :meth:`Engine.database_writer` with the state; it commits them all at once, and
+    a failure or a kill before that leaves the file as it was. The caller holds the output locks."""
+    engine.open_output(database)
+    engine.into_output.update(BUILT_INTO_OUTPUT)
+
+
 def writing_engine(config: RunConfig) -> Engine:
     """The engine of a run that writes ``config``'s outputs (their Parquet codec set)."""
     engine = create_engine(config.engine)
@@ -440,15 +470,23 @@ def run(config: RunConfig, progress: Progress = _silent, lock_timeout: float = D
             # Finish (or discard) whatever an interrupted earlier run left, before anything else.
             with exclusive_lock(lock_path(target), lock_timeout, target):
                 recover(target)
-    engine = writing_engine(config)
-    try:
-        progress("prepare", {})
-        prepare(engine, config)
-        with staged_beside(engine, target) as stage:
-            models = build_checked(engine, config, progress, built=writes_beside(stage))
-            result = written(engine, config, models, progress, lock_timeout, stage=stage)
-    finally:
-        engine.close()
+    with contextlib.ExitStack() as held:
+        engine = writing_engine(config)
+        try:
+            progress("prepare", {})
+            prepare(engine, config)
+            database = database_alone(engine, config)
+            if database is not None:
+                # the locks from now to the commit (released after the engine closed: a failed
+                # run's transaction is rolled back before another run can open the file)
+                held.enter_context(output_locks(config, lock_timeout, create=False))
+                build_into_output(engine, database)
+            with staged_beside(engine, target) as stage:
+                models = build_checked(engine, config, progress, built=writes_beside(stage))
+                result = written(engine, config, models, progress, lock_timeout, stage=stage,
+                                 locked=database is not None)
+        finally:
+            engine.close()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -494,6 +532,9 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
                     increment.reason = reason
                     if watermark is None:
                         prepare(engine, listed)
+                    database = database_alone(engine, config)
+                    if database is not None:
+                        build_into_output(engine, database)
                     models = build_checked(engine, listed, progress, built=writes_beside(stage))
                     beside = incremental.kept_beside(engine, targets)
                     steps.done("build")
