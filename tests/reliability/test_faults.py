@@ -108,6 +108,16 @@ def beside(out: Path) -> list[str]:
                   and p.name != f".{out.name}.expguard.lock")
 
 
+def killed_at_each(events: Path, assignments: Path, out: Path | None, db: Path, points, before: dict) -> None:
+    """Kill a run at each point; the outputs must still be ``before`` (their :func:`snapshot`)."""
+    for point in points:
+        # A different window makes every model's output differ from the first run's.
+        code, _, _ = expguard_run(events, assignments, out, db, "--var", "exp_exposure_max_days_after_assignment=3",
+                                  kill_at=point)
+        assert code == -9, f"{point}: the run was not killed (exit {code})"
+        assert snapshot(out, db) == before, f"killed at {point}, the previous outputs changed"
+
+
 @pytest.mark.slow
 def test_every_kill_point_leaves_previous_outputs_intact(dataset, tmp_path):
     events, assignments = dataset
@@ -116,12 +126,7 @@ def test_every_kill_point_leaves_previous_outputs_intact(dataset, tmp_path):
     assert code == 0, stderr
     before = snapshot(out, db)
     assert len([k for k in before if k.endswith(".parquet")]) == len(MODELS)
-    for point in KILL_POINTS:
-        # A different window makes every model's output differ from the first run's.
-        code, _, _ = expguard_run(events, assignments, out, db, "--var", "exp_exposure_max_days_after_assignment=3",
-                                  kill_at=point)
-        assert code == -9, f"{point}: the run was not killed (exit {code})"
-        assert snapshot(out, db) == before, f"killed at {point}, the previous outputs changed"
+    killed_at_each(events, assignments, out, db, KILL_POINTS, before)
     # The next run succeeds, cleans up what the killed runs left, and replaces the outputs.
     code, _, stderr = expguard_run(events, assignments, out, db, "--var", "exp_exposure_max_days_after_assignment=3")
     assert code == 0, stderr
@@ -143,11 +148,8 @@ def test_every_kill_point_leaves_a_database_output_alone_intact(dataset, tmp_pat
     assert code == 0, stderr
     before = snapshot(None, db)
     assert sorted(before) == sorted(f"db:{m}" for m in MODELS)
-    for point in [f"model:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["database:commit"]:
-        code, _, _ = expguard_run(events, assignments, None, db, "--var", "exp_exposure_max_days_after_assignment=3",
-                                  kill_at=point)
-        assert code == -9, f"{point}: the run was not killed (exit {code})"
-        assert snapshot(None, db) == before, f"killed at {point}, the database changed"
+    killed_at_each(events, assignments, None, db,
+                   [f"model:{m}" for m in MODELS] + [f"database:{m}" for m in MODELS] + ["database:commit"], before)
     code, _, stderr = expguard_run(events, assignments, None, db, "--var", "exp_exposure_max_days_after_assignment=3")
     assert code == 0, stderr
     after = snapshot(None, db)
