@@ -10,11 +10,17 @@ earlier run's outputs as on models just built.
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..settings.config import EngineSettings, Source
 from ..core.errors import ConfigError, InputError
+from .publish import database_lock, shared_lock
+
+#: Seconds a reader of an earlier run's DuckDB file waits for a run writing it (as long as a run
+#: waits for another, ``--lock-timeout``'s default).
+READ_LOCK_TIMEOUT = 60.0
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..engines.base import Engine
@@ -37,8 +43,12 @@ def sources(models: Sequence[str], output_dir: str | Path | None, database: str 
     path = Path(database)  # type: ignore[arg-type]
     if not path.is_file():
         raise InputError(f"database file {str(path)!r} not found")
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    try:
+        with duckdb.connect(str(path), read_only=True) as con:
+            tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
+    except duckdb.Error as error:
+        # (another program writing it: DuckDB locks the file; an expguard run is waited for, engine())
+        raise InputError(f"cannot open database file {str(path)!r}: {' '.join(str(error).split())[:300]}") from None
     for model in models:
         if model not in tables:
             raise InputError(f"database file {str(path)!r} has no table {model}; "
@@ -53,11 +63,17 @@ def engine(models: Sequence[str], output_dir: str | Path | None, database: str |
     over an earlier run's outputs; closed when the block ends."""
     from ..engines import create_engine
 
-    found = sources(models, output_dir, database)
-    opened = create_engine(settings or EngineSettings())
-    try:
-        for model, source in found.items():
-            opened.register_source(model, source)
-        yield opened
-    finally:
-        opened.close()
+    with contextlib.ExitStack() as held:
+        if database is not None:
+            # a run writing the file holds its lock from its first model to its commit (DuckDB
+            # locks the file meanwhile): wait for it, and keep the next run waiting while reading
+            path = Path(os.path.abspath(database))
+            held.enter_context(shared_lock(database_lock(path), READ_LOCK_TIMEOUT, path))
+        found = sources(models, output_dir, database)
+        opened = create_engine(settings or EngineSettings())
+        try:
+            for model, source in found.items():
+                opened.register_source(model, source)
+            yield opened
+        finally:
+            opened.close()

@@ -43,7 +43,7 @@ import stat
 import time
 import uuid
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 from ..core.errors import InputError, LockError
 from ..core.faults import checkpoint, exchange_refused
@@ -87,21 +87,49 @@ def exclusive_lock(lock_path: Path, timeout: float, target: Path) -> Iterator[No
     except OSError as error:
         raise _user_error("to", target if lock_path.parent.exists() else lock_path.parent, error) from None
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockError(
-                        f"another expguard run is writing {str(target)!r} (lock {str(lock_path)!r} held for over {timeout:g} s); "
-                        "try again when it has finished"
-                    ) from None
-                time.sleep(0.1)
+        _acquire(handle, fcntl.LOCK_EX, lock_path, target, timeout, "another expguard process is writing or reading")
         yield
     finally:
         handle.close()
+
+
+@contextlib.contextmanager
+def shared_lock(lock_path: Path, timeout: float, target: Path) -> Iterator[None]:
+    """Hold a shared lock on ``lock_path`` while the block runs: a reader of ``target`` waits (up to
+    ``timeout`` s) for a run writing it, and a run waits for the readers. No lock file (no run ever
+    wrote there) or one this process cannot open: no wait, the reader goes on."""
+    try:
+        handle = open(lock_path, "r")
+    except OSError:
+        handle = None
+    try:
+        if handle is not None:
+            _acquire(handle, fcntl.LOCK_SH, lock_path, target, timeout, "an expguard run is writing")
+        yield
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+def _acquire(handle: IO[str], mode: int, lock_path: Path, target: Path, timeout: float, who: str) -> None:
+    """Take ``mode`` (shared or exclusive) on ``handle``'s lock, retrying for ``timeout`` s; then a
+    one-line error saying ``who`` holds ``target``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(handle.fileno(), mode | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise LockError(f"{who} {str(target)!r} (lock {str(lock_path)!r} held for over {timeout:g} s); "
+                                "try again when it has finished") from None
+            time.sleep(0.1)
+
+
+def database_lock(database: Path) -> Path:
+    """The lock beside DuckDB file ``database``: runs writing it hold it exclusively, readers of an
+    earlier run's file (report, diagnose, alerts) share it."""
+    return database.with_name(database.name + ".lock")
 
 
 def output_target(output_dir: Path | str) -> Path:

@@ -147,8 +147,9 @@ def models_hash() -> str:
 
 
 def maintained_variables(config: RunConfig) -> dict[str, Any]:
-    """The variables the models updated by key read, the restated aggregates and the merged models (the others
-    shape only models rebuilt in full every run, so a change of theirs needs no full build)."""
+    """The variables the models updated by key read, the restated aggregates and the merged models
+    (the others shape only models rebuilt in full every run, so a change of theirs needs no full
+    build)."""
     models = load_models()
     names: set[str] = set()
     for name in MAINTAINED:
@@ -512,6 +513,9 @@ def _in_place(engine: Engine, name: str, out: str) -> int:
 PREV = "__expguard_prev_"
 #: The staging rows of the new events alone (the staging model's own SQL run on them).
 NEW_STG = "__expguard_new_stg"
+#: A model that only gains rows -> the relation of the rows it gained in this run (what a model in
+#: ``MERGED`` runs its own SQL on).
+NEW_ROWS = {STG_EXPOSURES: NEW_STG}
 
 
 def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: dict[str, Any],
@@ -761,7 +765,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
             swaps[model] = _restating(table, f"{out}.{model}", now, taken)
         # the rejection counts: the previous ones merged with the model's own on the new events
         for model, table in MERGED.items():
-            swaps[model] = _merging(engine, model, f"{out}.{model}", {table: {STG_EXPOSURES: NEW_STG}[table]})
+            swaps[model] = _merging(engine, model, f"{out}.{model}", {table: NEW_ROWS[table]})
     if increment.restated_units:
         # (an assigned unit restated whose validation row is identical is counted as restated)
         increment.restated_cohorts = _count(engine, (

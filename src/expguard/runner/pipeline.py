@@ -20,8 +20,8 @@ from ..core.constants import ASSIGNMENTS, FCT_HEALTH, INT_DEDUPED, INT_REJECTION
 from ..engines import create_engine
 from ..engines.base import Engine
 from ..core.errors import ContractError, InputError
-from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, discard, exclusive_lock,
-                               ParquetStage, lock_path, output_target, publish, recover, stage_parquet)
+from ..outputs.publish import (STATE_FILE, check_database_writable, check_writable, commit, database_lock, discard,
+                               exclusive_lock, ParquetStage, lock_path, output_target, publish, recover, stage_parquet)
 from ..models.compile import rename_inputs
 from ..models.registry import load_models
 from ..models.marts.fct_experiment_health import RejectedEvents, rejected_events
@@ -345,7 +345,7 @@ def output_locks(config: RunConfig, lock_timeout: float, create: bool = True,
     with contextlib.ExitStack() as stack:
         if database is not None:
             check_database_writable(database)
-            stack.enter_context(exclusive_lock(database.with_name(database.name + ".lock"), lock_timeout, database))
+            stack.enter_context(exclusive_lock(database_lock(database), lock_timeout, database))
         if output_dir is not None:
             check_writable(output_dir, create=create)
             stack.enter_context(exclusive_lock(lock_path(output_dir), lock_timeout, output_dir))
