@@ -155,6 +155,21 @@ def test_unknown_sections_and_keys_are_refused(tmp_path, text, word):
     assert word in str(error.value)
 
 
+@pytest.mark.parametrize("settings, message", [
+    ({"output": {"output_dir": "out"}}, "unknown output setting 'output_dir'; known: database, dir, parquet_compression"),
+    ({"engine": {"thread": 2}}, "unknown engine setting 'thread'; known: memory_limit, name,"),
+])
+def test_build_config_refuses_a_setting_it_does_not_know(settings, message):
+    # from Python (build_config, as docs/incremental.md shows it), a misspelt output or engine
+    # setting is one clear error, not ignored (the outputs going nowhere) nor a TypeError
+    with pytest.raises(ConfigError) as error:
+        build_config(events="e.parquet", assignments="a.parquet", **settings)
+    assert str(error.value).startswith(message)
+    if "engine" in settings:  # diagnose on an earlier run's outputs builds no RunConfig of inputs
+        with pytest.raises(ConfigError, match="unknown engine setting 'thread'"):
+            expguard.diagnose("exp", output_dir="out", engine=settings["engine"])
+
+
 @pytest.mark.parametrize(
     "text, word",
     [

@@ -691,13 +691,15 @@ def build_config(
     events.resolved_format()
     assignments.resolved_format()
     output = dict(output or {})
+    # (the project file's keys are checked when it is read; these come from Python too)
+    _known_keys("output", output, ("database", "dir", "parquet_compression"))
     return RunConfig(
         events=events,
         assignments=assignments,
         event_mapping=ColumnMapping.for_events(events_columns, events_preset),
         assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
         variables=preset_variables(events_preset, vars),
-        engine=EngineSettings(**(engine or {})),
+        engine=engine_settings(engine),
         outputs=Outputs(
             database=output.get("database"),
             output_dir=output.get("dir"),
@@ -706,6 +708,18 @@ def build_config(
         ),
         incremental=_incremental_flag(incremental, "incremental"),
     )
+
+
+def engine_settings(engine: Mapping[str, Any] | None) -> EngineSettings:
+    """The engine settings of a mapping (from Python or the project file); an unknown key is one
+    clear error, not a TypeError."""
+    _known_keys("engine", engine or {}, tuple(f.name for f in dataclasses.fields(EngineSettings)))
+    return EngineSettings(**(engine or {}))
+
+
+def _known_keys(what: str, given: Mapping[str, Any], known: tuple[str, ...]) -> None:
+    if unknown := sorted(set(given) - set(known)):
+        raise ConfigError(f"unknown {what} setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
 
 
 def preset_variables(events_preset: str | None, vars: Mapping[str, Any] | None) -> Variables:

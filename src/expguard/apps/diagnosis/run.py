@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from ...core.errors import ConfigError
 from ...models.verdict import verdicts
 from ...runner.pipeline import built_engine
-from ...settings.config import (ColumnMapping, EngineSettings, RunConfig, Source, Variables, build_config,
+from ...settings.config import (ColumnMapping, RunConfig, Source, Variables, build_config, engine_settings,
                                 preset_variables)
 from .checks import Context, exposure_rate
 from .data import Observations, collect, outputs_engine
@@ -154,7 +154,7 @@ def diagnose_inputs(experiment_id: str, events: str | Source | None = None, assi
         config = RunConfig(events=source, assignments=None,  # type: ignore[arg-type]
                            event_mapping=ColumnMapping.for_events(events_columns, preset),
                            assignment_mapping=ColumnMapping.for_assignments(assignments_columns),
-                           variables=preset_variables(preset, vars), engine=EngineSettings(**(engine or {})))
+                           variables=preset_variables(preset, vars), engine=engine_settings(engine))
     if (output_dir is not None or database is not None) and assignments is not None:
         raise ConfigError("assignments are not read with output_dir/database: the run's models hold them")
     return diagnose(config, experiment_id, date, output_dir=output_dir, database=database)
