@@ -16,7 +16,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..core.constants import ASSIGNMENT_COLUMNS, ENGINES
 from ..core.errors import ConfigError
@@ -465,10 +465,8 @@ class Source:
             return cls.parse(value)
         if not isinstance(value, dict):
             raise ConfigError(f"[{what}] must be a table with path or table, got {value!r}")
-        allowed = {"path", "table", "database", "format", "columns", "preset"}
-        unknown = sorted(set(value) - allowed)
-        if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r} in [{what}]; known: {', '.join(sorted(allowed))}")
+        refuse_unknown(value, ("path", "table", "database", "format", "columns", "preset"),
+                       f"unknown key {{key}} in [{what}]; known: {{known}}")
         if bool(value.get("path")) == bool(value.get("table")):
             raise ConfigError(f"[{what}] needs exactly one of path or table")
         source = cls(
@@ -536,6 +534,10 @@ class EngineSettings:
             raise ConfigError(f"engine spark_conf needs the spark engine (--engine spark), not {self.name!r}")
 
 
+#: The settings of an engine (``[engine]``, ``engine=``) and of the outputs (``[output]``, ``output=``).
+ENGINE_KEYS = tuple(f.name for f in dataclasses.fields(EngineSettings))
+OUTPUT_KEYS = ("database", "dir", "parquet_compression")
+
 #: The codecs a Parquet output may be written with; the first is the default. zstd (level 1):
 #: on the benchmark's L the three large files are a quarter smaller than with Snappy (460
 #: against 608 MiB) for about 0.5 more CPU s of their 7.5 (1.6% of a run). docs/configuration.md
@@ -599,9 +601,7 @@ def load_project(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"project file {str(path)!r} not found") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"project file {str(path)!r} is not valid TOML: {error}") from None
-    unknown = sorted(set(data) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown section {unknown[0]!r} in {path}; known: {', '.join(sorted(_TOP_KEYS))}")
+    refuse_unknown(data, _TOP_KEYS, f"unknown section {{key}} in {path}; known: {{known}}")
     base = path.parent
     result: dict[str, Any] = {}
     for what in ("events", "assignments"):
@@ -638,10 +638,7 @@ def load_project(path: str | Path) -> dict[str, Any]:
             if "name" in engine and engine["name"] != alias:
                 raise ConfigError(f"[engine] gives both name = {engine['name']!r} and engine = {alias!r}; keep one")
             engine["name"] = alias
-        allowed = {f.name for f in dataclasses.fields(EngineSettings)}
-        unknown = sorted(set(engine) - allowed)
-        if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r} in [engine]; known: {', '.join(sorted(allowed))}")
+        refuse_unknown(engine, ENGINE_KEYS, "unknown key {key} in [engine]; known: {known}")
         result["engine"] = engine
     if "incremental" in data:
         result["incremental"] = _incremental_flag(data["incremental"], "incremental")
@@ -654,12 +651,8 @@ def load_project(path: str | Path) -> dict[str, Any]:
             if "incremental" in result:
                 raise ConfigError("incremental is given both at the top of the project file and in [output]; keep one")
             result["incremental"] = _incremental_flag(output.pop("incremental"), "[output] incremental")
-        allowed = {"database", "dir", "parquet_compression"}
-        unknown = sorted(set(output) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"unknown key {unknown[0]!r} in [output]; known: database, dir, incremental, parquet_compression"
-            )
+        # (incremental, read above, is named among the known keys)
+        refuse_unknown(output, (*OUTPUT_KEYS, "incremental"), "unknown key {key} in [output]; known: {known}")
         for key in {"database", "dir"} & set(output):
             if not Path(output[key]).is_absolute():
                 output[key] = str(base / output[key])
@@ -692,7 +685,7 @@ def build_config(
     assignments.resolved_format()
     output = dict(output or {})
     # (the project file's keys are checked when it is read; these come from Python too)
-    _known_keys("output", output, ("database", "dir", "parquet_compression"))
+    refuse_unknown(output, OUTPUT_KEYS, "unknown output setting {key}; known: {known}")
     return RunConfig(
         events=events,
         assignments=assignments,
@@ -713,13 +706,16 @@ def build_config(
 def engine_settings(engine: Mapping[str, Any] | None) -> EngineSettings:
     """The engine settings of a mapping (from Python or the project file); an unknown key is one
     clear error, not a TypeError."""
-    _known_keys("engine", engine or {}, tuple(f.name for f in dataclasses.fields(EngineSettings)))
+    refuse_unknown(engine or {}, ENGINE_KEYS, "unknown engine setting {key}; known: {known}")
     return EngineSettings(**(engine or {}))
 
 
-def _known_keys(what: str, given: Mapping[str, Any], known: tuple[str, ...]) -> None:
+def refuse_unknown(given: Iterable[str], known: Iterable[str], message: str) -> None:
+    """Raise ``message`` (a template of ``{key}``, the first unknown key quoted, and ``{known}``,
+    every known one) when ``given`` holds a key ``known`` does not."""
+    known = sorted(known)
     if unknown := sorted(set(given) - set(known)):
-        raise ConfigError(f"unknown {what} setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise ConfigError(message.format(key=repr(unknown[0]), known=", ".join(known)))
 
 
 def preset_variables(events_preset: str | None, vars: Mapping[str, Any] | None) -> Variables:
