@@ -155,6 +155,12 @@ class Engine(abc.ABC):
         or a kill rolls everything back."""
         raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
 
+    def in_output(self, name: str) -> int:
+        """Model ``name`` is its table in the open output database (built there or updated in
+        place): a view of it under the model's name, left as it is when the outputs are written
+        (:attr:`in_place`). Its row count."""
+        raise NotImplementedError(f"the {self.NAME} engine cannot update an output database in place")
+
     def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...],
                   columns: tuple[str, ...] | None = None) -> int:
         """Move the rows of output table ``table`` whose ``key`` is in relation ``keys`` into a new

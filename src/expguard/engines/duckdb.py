@@ -233,9 +233,7 @@ class DuckDBEngine(Engine):
             for query in queries[1:]:
                 self.con.execute(f"insert into {table} {self.render(query)}")
             if into_output:
-                # the model is its table in the output database, read under its own name
-                self.con.execute(f"create or replace temp view {ident} as select * from {table}")
-                self.in_place.add(name)
+                return self.in_output(name)
             # fetchall, not fetchone: DuckDB 2 keeps a half-fetched result open on the connection.
             return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
         except duckdb.Error as error:
@@ -427,6 +425,15 @@ class DuckDBEngine(Engine):
         self.con.execute("begin transaction")
         self._out = "expguard_out"
         return "expguard_out.main"
+
+    def in_output(self, name: str) -> int:
+        ident = exp.to_identifier(name).sql("duckdb")
+        try:
+            self.con.execute(f"create or replace temp view {ident} as select * from {self._out}.main.{ident}")
+            self.in_place.add(name)
+            return int(self.con.execute(f"select count(*) from {ident}").fetchall()[0][0])
+        except duckdb.Error as error:
+            raise EngineError(f"reading {name} in the output database failed: {_first_line(error)}") from None
 
     def take_rows(self, name: str, table: str, keys: str, key: tuple[str, ...],
                   columns: tuple[str, ...] | None = None) -> int:

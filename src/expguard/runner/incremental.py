@@ -465,7 +465,7 @@ def _append(engine: Engine, name: str, previous: str, new: str, out: str | None)
     if out is None:
         return engine.materialize(name, _q(f"select * from {previous} union all select * from {new}"))
     engine.insert_rows(f"{out}.{name}", new)
-    return _in_place(engine, name, out)
+    return engine.in_output(name)
 
 
 def _replace_keys(engine: Engine, name: str, previous: str, keys: str, key: tuple[str, ...],
@@ -500,14 +500,6 @@ def _unassigned(deduped: str, assigned: str) -> str:
     ``assigned`` (assignments, or validation rows: one per assignment)."""
     return (f"select d.* from {deduped} as d where not exists (select 1 from {assigned} as a "
             f"where {_on('d', 'a', _VALIDATION_KEY)})")
-
-
-def _in_place(engine: Engine, name: str, out: str) -> int:
-    """Model ``name`` is its table in the open output database, updated in place: a view of it
-    under the model's name, left as it is when the outputs are written."""
-    engine.create_view(name, _q(f"select * from {out}.{name}"))
-    engine.in_place.add(name)
-    return engine.row_count(name)
 
 
 PREV = "__expguard_prev_"
@@ -701,7 +693,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         engine.take_rows(f"__expguard_previous_{INT_DEDUPED}", f"{out}.{INT_DEDUPED}", keys_v, _VALIDATION_KEY)
         engine.materialize("__expguard_deduped_touched_units", merged(f"__expguard_previous_{INT_DEDUPED}"))
         engine.insert_rows(f"{out}.{INT_DEDUPED}", "__expguard_deduped_touched_units")
-        rows = _in_place(engine, INT_DEDUPED, out)
+        rows = engine.in_output(INT_DEDUPED)
     built[INT_DEDUPED] = (rows, time.perf_counter() - started)
     progress("model_done", {"name": INT_DEDUPED, "rows": rows, "seconds": built[INT_DEDUPED][1]})
     steps.done("deduped")
@@ -745,7 +737,7 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
         engine.materialize("__expguard_assignments_touched", _q(touched_assignments))
         engine.materialize(now, recomputed)
         engine.insert_rows(f"{out}.{INT_VALIDATION}", now)
-        rows = _in_place(engine, INT_VALIDATION, out)
+        rows = engine.in_output(INT_VALIDATION)
         if assignments_from_validation:
             # every assignment is now in the updated validation table, the new ones included
             engine.create_view(ASSIGNMENTS, _q(earlier_columns))
