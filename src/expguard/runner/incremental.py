@@ -445,13 +445,19 @@ def _merging(engine: Engine, model: str, previous: str, new: dict[str, str]) -> 
     ``previous`` merged, by its merge (``models/merges/<model>.sql``), with the model's own SQL
     run on the new rows alone (``new``: input -> the relation of its new rows)."""
     def swap(tree: exp.Query) -> exp.Query:
-        columns = ", ".join(tree.named_selects)  # the model's, in its order
         engine.create_view(f"__expguard_new_{model}", rename_inputs(tree, new, engine.DIALECT))  # type: ignore[arg-type]
-        engine.create_view(f"__expguard_{model}_to_merge", _q(
-            f"select {columns} from {previous} union all select {columns} from __expguard_new_{model}"))
-        return rename_inputs(merge_query(model), {model: f"__expguard_{model}_to_merge"},  # type: ignore[return-value]
-                             engine.DIALECT)
+        return _merge(engine, model, tree.named_selects, previous, f"__expguard_new_{model}")
     return swap
+
+
+def _merge(engine: Engine, model: str, columns: list[str], before: str, new: str) -> exp.Query:
+    """The model's merge (``models/merges/<model>.sql``) of its rows in relation ``before`` and
+    in relation ``new`` (both with the model's ``columns``, read in that order)."""
+    listed = ", ".join(columns)
+    engine.create_view(f"__expguard_{model}_to_merge", _q(
+        f"select {listed} from {before} union all select {listed} from {new}"))
+    return rename_inputs(merge_query(model), {model: f"__expguard_{model}_to_merge"},  # type: ignore[return-value]
+                         engine.DIALECT)
 
 
 def _count(engine: Engine, sql: str) -> int:
@@ -673,11 +679,8 @@ def update(engine: Engine, config: RunConfig, targets: Targets, previous_state: 
 
     def merged(before: str) -> exp.Query:
         # the deduped rows of relation ``before`` merged with the new events' deduped rows
-        columns = ", ".join(load_models()[INT_DEDUPED].parse().named_selects)  # the model's, in its order
-        engine.create_view("__expguard_deduped_to_merge", _q(
-            f"select {columns} from {before} union all select {columns} from __expguard_new_deduped"))
-        return rename_inputs(merge_query(INT_DEDUPED), {INT_DEDUPED: "__expguard_deduped_to_merge"},
-                             "duckdb")  # type: ignore[return-value]
+        return _merge(engine, INT_DEDUPED, load_models()[INT_DEDUPED].parse().named_selects, before,
+                      "__expguard_new_deduped")
 
     if out is None:
         engine.create_view("__expguard_deduped_before", _q(
