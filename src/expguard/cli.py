@@ -135,7 +135,7 @@ def main() -> None:
 @click.option("--parquet-compression", type=click.Choice(PARQUET_COMPRESSIONS), default=None,
               help="Codec of the --output-dir files (default: zstd, level 1; snappy writes files about a third "
                    "larger for about 7% less write CPU).")
-@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs.")
+@click.option("--lock-timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for another run writing the same outputs (or a report, diagnose or alerts reading its database file).")
 @click.option("--fail-on", type=click.Choice(["warn", "fail"]), default=None,
               help="Exit 3 (after writing the outputs) when an experiment's health verdict is this or worse.")
 @click.option("--incremental", is_flag=True, default=None,
