@@ -54,8 +54,7 @@ WITH assignments AS (
     MIN(assigned_variation_id) AS assigned_variation_id,
     MIN(assigned_at) AS assigned_at,
     COUNT(variation_id) AS exposed_variation_count,
-    MIN(exposed_at) AS first_exposure_at,
-    MIN(STRUCT(exposed_at AS exposed_at, variation_id AS variation_id)) AS first_exposure, /* ties on exposed_at: the smallest variation_id */
+    MIN(STRUCT(exposed_at AS exposed_at, variation_id AS variation_id)) AS first_exposure, /* the first exposure (its time is the unit's first exposure time: a deduped row always */ /* has one, so min() of the pair meets no null time but a never-exposed unit's one row); */ /* ties on exposed_at: the smallest variation_id */
     MIN(CASE WHEN NOT is_pre_window THEN exposed_at END) AS first_post_assignment_exposure_at,
     MIN(
       CASE
@@ -96,7 +95,7 @@ SELECT
   CAST(assigned_at AS TIMESTAMP_NTZ) AS assigned_at,
   CAST(assigned_at AS DATE) AS assignment_date,
   CAST(exposed_variation_count AS BIGINT) AS exposed_variation_count,
-  CAST(first_exposure_at AS TIMESTAMP_NTZ) AS first_exposure_at,
+  CAST(first_exposure.exposed_at AS TIMESTAMP_NTZ) AS first_exposure_at,
   CAST(first_exposure.variation_id AS STRING) AS first_exposure_variation_id,
   CAST(first_post_assignment_exposure_at AS TIMESTAMP_NTZ) AS first_post_assignment_exposure_at,
   CAST(first_valid_exposure_at AS TIMESTAMP_NTZ) AS first_valid_exposure_at,

@@ -63,7 +63,8 @@ per_unit as (
         min(assigned_variation_id) as assigned_variation_id,
         min(assigned_at) as assigned_at,
         count(variation_id) as exposed_variation_count,
-        min(exposed_at) as first_exposure_at,
+        -- the first exposure (its time is the unit's first exposure time: a deduped row always
+        -- has one, so min() of the pair meets no null time but a never-exposed unit's one row);
         -- ties on exposed_at: the smallest variation_id
         min({'exposed_at': exposed_at, 'variation_id': variation_id}) as first_exposure,
         min(case when not is_pre_window then exposed_at end) as first_post_assignment_exposure_at,
@@ -102,7 +103,7 @@ select
     cast(assigned_at as timestamp) as assigned_at,
     cast(assigned_at as date) as assignment_date,
     cast(exposed_variation_count as bigint) as exposed_variation_count,
-    cast(first_exposure_at as timestamp) as first_exposure_at,
+    cast(first_exposure.exposed_at as timestamp) as first_exposure_at,
     cast(first_exposure.variation_id as varchar) as first_exposure_variation_id,
     cast(first_post_assignment_exposure_at as timestamp) as first_post_assignment_exposure_at,
     cast(first_valid_exposure_at as timestamp) as first_valid_exposure_at,
