@@ -92,11 +92,13 @@ PEERS = {p.name: p for p in (
          EXPGUARD + ("--engine", "spark"), scales=("S", "M")),
     Peer("expguard-2GB", "expguard run --memory-limit 2GB (spills past it)",
          EXPGUARD + ("--memory-limit", "2GB"), scales=("L",)),
+    Peer("expguard-snappy", "expguard run --parquet-compression snappy (the hand job's codec: the same files, "
+         "compressed alike)", EXPGUARD + ("--parquet-compression", "snappy"), scales=("M", "L")),
     Peer("expguard-db", "expguard run --database (a DuckDB file its only output, the default without "
          "--output-dir: the large models built straight into it)", EXPGUARD_DB, scales=("M", "L")),
 )}
 DEFAULT_PEERS = ("expguard", "duckdb-sql", "polars", "pandas", "pyspark", "floor", "expguard-spark", "expguard-2GB",
-                 "expguard-db")
+                 "expguard-snappy", "expguard-db")
 RSS_SAMPLE_SECONDS = 0.1
 TIME_BIN = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 
@@ -360,6 +362,15 @@ def markdown(rows: list[dict], info: dict) -> str:
                            f"{r['wall_min'] / free['wall_min']:.2f} fastest run against fastest run")
     if limited:
         lines += ["", "Memory limit: expguard-2GB / expguard = " + "; ".join(limited) + "."]
+    alike = []
+    for (scale, peer), r in by.items():
+        # the hand job writes Snappy, expguard zstd by default: the same comparison, codecs alike
+        hand = by.get((scale, "duckdb-sql"))
+        if peer == "expguard-snappy" and "wall_median" in r and hand and "wall_median" in hand:
+            alike.append(f"{scale}: {r['wall_median'] / hand['wall_median']:.2f} wall, "
+                         f"{r['cpu_median'] / hand['cpu_median']:.2f} CPU")
+    if alike:
+        lines += ["", "Codecs alike: expguard-snappy / duckdb-sql = " + "; ".join(alike) + "."]
     lines += ["", "Peers: " + "; ".join(f"`{p}`: {PEERS[p].what}" for p in dict.fromkeys(r["peer"] for r in rows))]
     return "\n".join(lines) + "\n"
 
