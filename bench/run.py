@@ -343,36 +343,33 @@ def markdown(rows: list[dict], info: dict) -> str:
         lines.append(
             f"| {r['scale']} | {r['peer']} | {r['wall_median']:.1f} ({r['wall_min']:.1f}-{r['wall_max']:.1f}{fails}) "
             f"| {r['cpu_median']:.1f} | {_gib(r['rss_median'])} | {x_ref} | {x_cpu} | {x_floor} | {r['check']} | {x_min} |")
-    ratios = []
-    for (scale, peer), r in by.items():
-        # the issue's Spark target: expguard on Spark against the hand-written PySpark job
-        hand = by.get((scale, "pyspark"))
-        if peer == "expguard-spark" and "wall_median" in r and hand and "wall_median" in hand:
-            ratios.append(f"{scale}: expguard-spark / pyspark = {r['wall_median'] / hand['wall_median']:.2f} wall, "
-                          f"{r['cpu_median'] / hand['cpu_median']:.2f} CPU")
-    if ratios:
-        lines += ["", "Spark: " + "; ".join(ratios) + "."]
-    limited = []
-    for (scale, peer), r in by.items():
-        # the memory-limited run against the unlimited one (issue 18: at most 1.2x on L)
-        free = by.get((scale, "expguard"))
-        if peer == "expguard-2GB" and "wall_median" in r and free and "wall_median" in free:
-            limited.append(f"{scale}: {r['wall_median'] / free['wall_median']:.2f} wall, "
-                           f"{r['cpu_median'] / free['cpu_median']:.2f} CPU, "
-                           f"{r['wall_min'] / free['wall_min']:.2f} fastest run against fastest run")
-    if limited:
-        lines += ["", "Memory limit: expguard-2GB / expguard = " + "; ".join(limited) + "."]
-    alike = []
-    for (scale, peer), r in by.items():
-        # the hand job writes Snappy, expguard zstd by default: the same comparison, codecs alike
-        hand = by.get((scale, "duckdb-sql"))
-        if peer == "expguard-snappy" and "wall_median" in r and hand and "wall_median" in hand:
-            alike.append(f"{scale}: {r['wall_median'] / hand['wall_median']:.2f} wall, "
-                         f"{r['cpu_median'] / hand['cpu_median']:.2f} CPU")
-    if alike:
-        lines += ["", "Codecs alike: expguard-snappy / duckdb-sql = " + "; ".join(alike) + "."]
+    for label, peer, against, fastest in (
+            # the issue's Spark target: expguard on Spark against the hand-written PySpark job
+            ("Spark", "expguard-spark", "pyspark", False),
+            # the memory-limited run against the unlimited one (issue 18: at most 1.2x on L)
+            ("Memory limit", "expguard-2GB", "expguard", True),
+            # the hand job writes Snappy, expguard zstd by default: the same comparison, codecs alike
+            ("Codecs alike", "expguard-snappy", "duckdb-sql", False)):
+        ratios = _ratios(by, peer, against, fastest)
+        if ratios:
+            lines += ["", f"{label}: {peer} / {against} = " + "; ".join(ratios) + "."]
     lines += ["", "Peers: " + "; ".join(f"`{p}`: {PEERS[p].what}" for p in dict.fromkeys(r["peer"] for r in rows))]
     return "\n".join(lines) + "\n"
+
+
+def _ratios(by: dict, peer: str, against: str, fastest: bool) -> list[str]:
+    """Per scale where both were timed: ``peer``'s medians over ``against``'s (and, with
+    ``fastest``, its fastest run over the other's)."""
+    out = []
+    for (scale, name), r in by.items():
+        other = by.get((scale, against))
+        if name == peer and "wall_median" in r and other and "wall_median" in other:
+            text = (f"{scale}: {r['wall_median'] / other['wall_median']:.2f} wall, "
+                    f"{r['cpu_median'] / other['cpu_median']:.2f} CPU")
+            if fastest:
+                text += f", {r['wall_min'] / other['wall_min']:.2f} fastest run against fastest run"
+            out.append(text)
+    return out
 
 
 def profiles(scales: list[str], data_dir: Path, limited: bool, log: Callable[[str], None]) -> str:
