@@ -54,7 +54,7 @@ WITH assignments AS (
     MIN(assigned_variation_id) AS assigned_variation_id,
     MIN(assigned_at) AS assigned_at,
     COUNT(variation_id) AS exposed_variation_count,
-    MIN(STRUCT(exposed_at AS exposed_at, variation_id AS variation_id)) AS first_exposure, /* the first exposure (its time is the unit's first exposure time: a deduped row always */ /* has one, so min() of the pair meets no null time but a never-exposed unit's one row); */ /* ties on exposed_at: the smallest variation_id */
+    MIN(STRUCT(exposed_at AS exposed_at, variation_id AS variation_id)) AS first_exposure, /* the first exposure, whose time is also first_exposure_at (every deduped row has a time; */ /* a never-exposed unit's one row has neither); ties on exposed_at: the smallest variation_id */
     MIN(CASE WHEN NOT is_pre_window THEN exposed_at END) AS first_post_assignment_exposure_at,
     MIN(
       CASE

@@ -63,9 +63,8 @@ per_unit as (
         min(assigned_variation_id) as assigned_variation_id,
         min(assigned_at) as assigned_at,
         count(variation_id) as exposed_variation_count,
-        -- the first exposure (its time is the unit's first exposure time: a deduped row always
-        -- has one, so min() of the pair meets no null time but a never-exposed unit's one row);
-        -- ties on exposed_at: the smallest variation_id
+        -- the first exposure, whose time is also first_exposure_at (every deduped row has a time;
+        -- a never-exposed unit's one row has neither); ties on exposed_at: the smallest variation_id
         min({'exposed_at': exposed_at, 'variation_id': variation_id}) as first_exposure,
         min(case when not is_pre_window then exposed_at end) as first_post_assignment_exposure_at,
         min(
