@@ -494,6 +494,24 @@ def test_incremental_in_output_section_and_bad_values(tmp_path):
         load_project(toml)
 
 
+@pytest.mark.parametrize("engine", ["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+def test_an_output_database_duckdb_cannot_open_is_one_line_and_left_as_it_was(tmp_path, monkeypatch, engine):
+    """The earlier state is read from the output database first: a file there that is not a DuckDB
+    database stops the run with the full run's one line (exit 2), not an internal error."""
+    monkeypatch.chdir(tmp_path)
+    project = Project(tmp_path, engine=engine, outputs="database")
+    project.set_assignments(base_assignments())
+    project.add_events("day-00.parquet", day_rows(0, range(5)))
+    (tmp_path / "inc.duckdb").write_text("not a database\n")
+    result = CliRunner().invoke(main, ["run", "--incremental", "--events", "events", "--assignments",
+                                       "assignments.parquet", "--database", "inc.duckdb", "--engine", engine])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("expguard: error: cannot open output database "), result.output
+    assert "not a valid DuckDB database file" in lines[0]
+    assert (tmp_path / "inc.duckdb").read_text() == "not a database\n"
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize("outputs", ["folder and database", "database"])
 def test_spark_batches_late_data_and_assignment_changes(tmp_path, outputs):

@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from ..sql.render import to_sql
 from ..settings.config import EngineSettings, Source
+from ..core.errors import InputError
 from ..core.faults import checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -70,6 +71,26 @@ def write_state(connection: Any, schema: str, state: str | None) -> None:
     else:
         connection.execute(f"create or replace table {table} (state varchar not null)")
         connection.execute(f"insert into {table} values (?)", [state])
+
+
+def unreadable_database(path: Path, error: Exception) -> InputError:
+    """The one-line error for an output database DuckDB cannot open (not a DuckDB file, a newer
+    format, held by another program)."""
+    text = str(error).strip()
+    return InputError(f"cannot open output database {str(path)!r}: "
+                      f"{' '.join(text.splitlines()[0].split()) if text else type(error).__name__}")
+
+
+def read_state(connection: Any, catalog: str) -> tuple[str | None, set[str]]:
+    """The state text in catalog ``catalog`` (schema main) of an open DuckDB connection (None
+    when it has none or not one row) and the names of the catalog's tables."""
+    tables = {row[0] for row in connection.execute(
+        "select table_name from information_schema.tables where table_catalog = ? and table_schema = 'main'",
+        [catalog]).fetchall()}
+    if STATE_NAME not in tables:
+        return None, tables
+    rows = connection.execute(f"select state from {exp.to_identifier(catalog).sql('duckdb')}.main.{STATE_NAME}").fetchall()
+    return (rows[0][0] if len(rows) == 1 else None), tables
 
 
 class Engine(abc.ABC):
@@ -237,6 +258,18 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def write_parquet(self, name: str, path: Path) -> None:
         """Write relation ``name`` to one Parquet file at ``path`` (the caller makes it atomic)."""
+
+    def database_state(self, path: Path) -> tuple[str | None, set[str]]:
+        """The state text in the DuckDB file ``path`` (None when it has none) and its tables, read
+        without writing the file; a file DuckDB cannot open is an :class:`InputError`. The default
+        opens the file in a DuckDB of its own; the DuckDB engine attaches it to its own instead."""
+        import duckdb
+
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                return read_state(con, con.execute("select current_database()").fetchall()[0][0])
+        except duckdb.Error as error:
+            raise unreadable_database(path, error) from None
 
     @contextlib.contextmanager
     def database_writer(self, names: list[str], path: Path, state: str | None = None) -> Iterator[None]:

@@ -54,7 +54,7 @@ from ..core.constants import (ASSIGNMENTS, EVENTS, FCT_DAILY, FCT_DAILY_BY_VARIA
 from ..core.errors import InputError
 from ..core.faults import checkpoint
 from ..core.version import __version__
-from ..engines.base import STATE_NAME, UNASSIGNED_NAME, Engine
+from ..engines.base import UNASSIGNED_NAME, Engine
 from ..inputs import contracts
 from ..inputs import views as inputs
 from ..models import restate
@@ -330,15 +330,16 @@ class Targets:
         return " and ".join(shown(str(p)) for p in (self.output_dir, self.database) if p is not None)
 
 
-def read_state(targets: Targets) -> tuple[dict[str, Any] | None, str]:
-    """The previous run's state, or None and why there is none (the start of a full build's reason)."""
+def read_state(targets: Targets, engine: Engine) -> tuple[dict[str, Any] | None, str]:
+    """The previous run's state, or None and why there is none (the start of a full build's reason);
+    an output database is read through ``engine`` (:meth:`Engine.database_state`)."""
     found: list[tuple[str, str | None]] = []
     if targets.output_dir is not None:
         path = targets.output_dir / STATE_FILE
         found.append((shown(str(targets.output_dir)), path.read_text(encoding="utf-8") if path.is_file() else None))
     tables: set[str] = set()
     if targets.database is not None:
-        text, tables = _database_state(targets.database)
+        text, tables = engine.database_state(targets.database) if targets.database.is_file() else (None, set())
         found.append((shown(str(targets.database)), text))
     missing = [where for where, text in found if text is None]
     if missing:
@@ -356,21 +357,6 @@ def read_state(targets: Targets) -> tuple[dict[str, Any] | None, str]:
     if missing_outputs:
         return None, f"an earlier output is missing: {missing_outputs}"
     return state, ""
-
-
-def _database_state(database: Path) -> tuple[str | None, set[str]]:
-    """The state text in ``database`` (None when it has none) and its tables, read in one opening."""
-    if not database.is_file():
-        return None, set()
-    import duckdb
-
-    with duckdb.connect(str(database), read_only=True) as con:
-        tables = {row[0] for row in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'").fetchall()}
-        if STATE_NAME not in tables:
-            return None, tables
-        rows = con.execute(f"select state from main.{STATE_NAME}").fetchall()
-    return (rows[0][0] if len(rows) == 1 else None), tables
 
 
 def _missing_outputs(targets: Targets, tables: set[str]) -> str | None:

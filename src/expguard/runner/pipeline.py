@@ -504,13 +504,13 @@ def run_incremental(config: RunConfig, progress: Progress, lock_timeout: float) 
     steps = incremental.Steps(increment)
     # The locks are held from reading the state to publishing: no second run interleaves.
     with output_locks(config, lock_timeout, create=False):
-        previous, why = incremental.read_state(targets)
-        events, assignments = incremental.list_input(config.events), incremental.list_input(config.assignments)
-        current = incremental.fingerprint(config)
-        reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
-        steps.done("read state")
         engine = writing_engine(config)
         try:
+            previous, why = incremental.read_state(targets, engine)
+            events, assignments = incremental.list_input(config.events), incremental.list_input(config.assignments)
+            current = incremental.fingerprint(config)
+            reason = why if previous is None else incremental.full_build_reason(previous, current, events, config)
+            steps.done("read state")
             with staged_beside(engine, targets.output_dir) as stage:
                 progress("prepare", {})
                 listed = dataclasses.replace(
