@@ -73,12 +73,16 @@ def write_state(connection: Any, schema: str, state: str | None) -> None:
         connection.execute(f"insert into {table} values (?)", [state])
 
 
+def first_line(error: Exception) -> str:
+    """An engine error's message as one line: its first line, spaces collapsed."""
+    text = str(error).strip()
+    return " ".join(text.splitlines()[0].split()) if text else type(error).__name__
+
+
 def unreadable_database(path: Path, error: Exception) -> InputError:
     """The one-line error for an output database DuckDB cannot open (not a DuckDB file, a newer
     format, held by another program)."""
-    text = str(error).strip()
-    return InputError(f"cannot open output database {str(path)!r}: "
-                      f"{' '.join(text.splitlines()[0].split()) if text else type(error).__name__}")
+    return InputError(f"cannot open output database {str(path)!r}: {first_line(error)}")
 
 
 def read_state(connection: Any, catalog: str) -> tuple[str | None, set[str]]:

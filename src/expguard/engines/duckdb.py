@@ -21,6 +21,7 @@ from ..core.faults import checkpoint
 from ..core import files
 from . import base
 from .base import Engine
+from .base import first_line as _first_line
 
 if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
@@ -90,11 +91,6 @@ def _bytes(size: str) -> int | None:
     if not match or match.group(2).lower() not in _UNITS:
         return None
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
-
-
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return " ".join(text.splitlines()[0].split()) if text else type(error).__name__
 
 
 class DuckDBEngine(Engine):
