@@ -425,7 +425,7 @@ class DuckDBEngine(Engine):
         try:
             self.con.execute(f"attach {target} as expguard_out")
         except duckdb.Error as error:
-            raise EngineError(f"cannot open output database {str(path)!r}: {_first_line(error)}") from None
+            raise base.unreadable_database(path, error) from None
 
     # -- an output database updated in place -------------------------------------------------
     def open_output(self, database: Path) -> str:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 from ..settings.config import EngineSettings, Source
 from ..core.errors import ConfigError, InputError
+from ..engines.base import first_line
 from .publish import database_lock, shared_lock
 
 #: Seconds a reader of an earlier run's DuckDB file waits for a run writing it (as long as a run
@@ -48,7 +49,7 @@ def sources(models: Sequence[str], output_dir: str | Path | None, database: str 
             tables = {row[0] for row in con.execute("select table_name from information_schema.tables").fetchall()}
     except duckdb.Error as error:
         # (another program writing it: DuckDB locks the file; an expguard run is waited for, engine())
-        raise InputError(f"cannot open database file {str(path)!r}: {' '.join(str(error).split())[:300]}") from None
+        raise InputError(f"cannot open database file {str(path)!r}: {first_line(error)}") from None
     for model in models:
         if model not in tables:
             raise InputError(f"database file {str(path)!r} has no table {model}; "
