@@ -19,8 +19,10 @@ def _java_available() -> bool:
 
 
 @pytest.fixture(scope="session")
-def spark():
-    """The test run's one local SparkSession (the Spark tests skip, with a reason, without pyspark or Java)."""
+def spark(tmp_path_factory):
+    """The test run's one local SparkSession (the Spark tests skip, with a reason, without pyspark or Java).
+    Its warehouse (where a test's ``create database`` puts its folder) is a temporary folder, not
+    ``spark-warehouse/`` in the working directory: the tests leave nothing in the checkout."""
     pytest.importorskip("pyspark", reason="the spark tests need pyspark (pip install 'expguard[spark]')")
     if not _java_available():
         pytest.skip("the spark tests need Java 17 or 21 (JAVA_HOME or java on PATH)")
@@ -39,6 +41,7 @@ def spark():
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
+        .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
         .getOrCreate()
     )
     session.sparkContext.setLogLevel("ERROR")
