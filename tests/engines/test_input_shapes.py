@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import csv as csv_module
 import datetime as dt
+import decimal
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
 import pyarrow.parquet as pq
 import pytest
 
 import expguard
 from expguard.core.constants import CORE_MODELS
-from expguard.core.errors import ConfigError, InputError
+from expguard.core.errors import ConfigError, ContractError, InputError
 from helpers import read_model, sort_rows
 
 ENGINES = ["duckdb", pytest.param("spark", marks=pytest.mark.spark)]
@@ -144,6 +146,105 @@ def test_epoch_integers_in_csv_times_are_epochs(tmp_path, engine):
                    csv(tmp_path / "assignments.csv", assignments, "assigned_at"), engine)
     assert from_csv == canonical
     assert {r["reject_reason"] for r in from_csv["stg_experiment_exposures"]} == {None}
+
+
+# -- numbers where ids and times are expected ---------------------------------------------------
+
+def typed_parquet(path: Path, rows: list[dict], types: dict[str, pa.DataType]) -> Path:
+    """``rows`` as a Parquet file, the columns in ``types`` given that Arrow type (the others inferred)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fields = [pa.field(name, types.get(name) or pa.array([r[name] for r in rows]).type) for name in rows[0]]
+    pq.write_table(pa.Table.from_pylist(rows, schema=pa.schema(fields)), path)
+    return path
+
+
+def numeric_stream() -> tuple[list[dict], list[dict]]:
+    """The stream with integer unit ids only (pandas' and BigQuery's numeric ids) and JSON-text
+    properties."""
+    events, assignments = stream()
+    number = {unit: 1000 + n for n, unit in enumerate(UNITS)}
+    events = [{**e, "event_id": str(e["event_id"]), "unit_id": number[e["unit_id"]], "properties": json.dumps(e["properties"])}
+              for e in events]
+    return events, [{**a, "unit_id": number[a["unit_id"]]} for a in assignments]
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_float_and_decimal_ids_of_integral_value_are_the_integers(tmp_path, engine):
+    """pandas makes an integer id column with one missing value float64 (1001.0); BigQuery's
+    NUMERIC ids arrive as decimals (1001.000000000): either matches the integer id on the other
+    side, as the integer's text. A fraction stays a fraction (7.5)."""
+    events, assignments = numeric_stream()
+    canonical = run(tmp_path, "int", typed_parquet(tmp_path / "i" / "events.parquet", events, {}),
+                    typed_parquet(tmp_path / "i" / "assignments.parquet", assignments, {}), engine)
+    odd = {**events[0], "event_id": "odd", "unit_id": 7.5}
+    floats = run(tmp_path, "float",
+                 typed_parquet(tmp_path / "f" / "events.parquet", [*events, odd], {"unit_id": pa.float64()}),
+                 typed_parquet(tmp_path / "f" / "assignments.parquet",
+                               [{**a, "unit_id": decimal.Decimal(a["unit_id"])} for a in assignments],
+                               {"unit_id": pa.decimal128(38, 9)}), engine)
+    staged = floats.pop("stg_experiment_exposures")
+    assert [r for r in staged if r["event_id"] == "odd"][0]["unit_id"] == "7.5"
+    assert [r for r in staged if r["event_id"] != "odd"] == canonical.pop("stg_experiment_exposures")
+    # Every unit met its exposures: the ids matched across the float and decimal columns.
+    assert "no_exposure" not in {r["exposure_status"] for r in floats["int_experiment_exposure_validation"]}
+    assert floats["int_experiment_exposure_validation"] == canonical["int_experiment_exposure_validation"]
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_floating_point_epochs_are_read_by_magnitude(tmp_path, engine):
+    """A double or decimal time is epoch seconds, milliseconds or microseconds by its magnitude,
+    as an integer is (``Date.now()`` in a float column is milliseconds, not the year 58000); so
+    is the text of a decimal number (a CSV column of fractional milliseconds)."""
+    events, assignments = numeric_stream()
+    canonical = run(tmp_path, "ts", typed_parquet(tmp_path / "t" / "events.parquet", events, {}),
+                    typed_parquet(tmp_path / "t" / "assignments.parquet", assignments, {}), engine)
+    scales = [1, 1000, 1_000_000]
+    as_numbers = [{**e, "event_ts": seconds(e["event_ts"]) * scales[i % 3]} for i, e in enumerate(events)]
+    floats = run(tmp_path, "float", typed_parquet(tmp_path / "f" / "events.parquet", as_numbers, {"event_ts": pa.float64()}),
+                 typed_parquet(tmp_path / "f" / "assignments.parquet",
+                               [{**a, "assigned_at": decimal.Decimal(int(seconds(a["assigned_at"]) * 1000))} for a in assignments],
+                               {"assigned_at": pa.decimal128(20, 3)}), engine)
+    assert floats == canonical
+    csv_path = tmp_path / "c" / "events.csv"
+    csv_path.parent.mkdir()
+    with csv_path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv_module.DictWriter(handle, fieldnames=list(events[0]))
+        writer.writeheader()
+        writer.writerows({**e, "event_ts": f"{seconds(e['event_ts']) * 1000:.1f}"} for e in events)
+    assert run(tmp_path, "csv", csv_path, tmp_path / "t" / "assignments.parquet", engine) == canonical
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
+def test_a_time_outside_the_years_1_to_9999_is_unreadable(tmp_path, engine):
+    """DuckDB holds the year 12026, Spark, Parquet readers and Python do not: an event at such a
+    time (a Parquet timestamp, an epoch in microseconds) is kept as a missing_timestamp reject,
+    the run finishes and its monitoring models read; an assignment at such a time breaks the
+    contract, shown with its raw value."""
+    events, assignments = numeric_stream()
+    far = [{**events[0], "event_id": "far", "event_ts": dt.datetime(9999, 12, 31, 23, 59)},
+           {**events[0], "event_id": "micros", "event_ts": dt.datetime(2026, 3, 1)}]
+    path = typed_parquet(tmp_path / "e" / "events.parquet", [*events, *far], {"event_ts": pa.timestamp("us")})
+    table = pq.read_table(path)
+    # Past 9999-12-31 through the file's integers: Arrow's Python datetimes stop there too.
+    micros = pa.compute.cast(table["event_ts"], pa.int64()).to_pylist()
+    micros[-2] += 10**9 * 86_400 * 366  # the year 10000 and more
+    micros[-1] = 9 * 10**17  # year 30490
+    table = table.set_column(table.schema.get_field_index("event_ts"), "event_ts",
+                             pa.array(micros, pa.int64()).cast(pa.timestamp("us")))
+    pq.write_table(table, path)
+    assignments_path = typed_parquet(tmp_path / "e" / "assignments.parquet", assignments, {})
+    out = run(tmp_path, "far", path, assignments_path, engine)
+    rejected = {r["event_id"]: (r["exposed_at"], r["reject_reason"]) for r in out["stg_experiment_exposures"]
+                if r["event_id"] in ("far", "micros")}
+    assert rejected == {"far": (None, "missing_timestamp"), "micros": (None, "missing_timestamp")}
+    assert read_model(tmp_path / "far" / "fct_experiment_health.parquet")  # the health model was built and written
+    late = pq.read_table(assignments_path)
+    at = pa.compute.cast(late["assigned_at"], pa.int64()).to_pylist()
+    at[0] += 10**6 * 86_400 * 366 * 8000
+    pq.write_table(late.set_column(late.schema.get_field_index("assigned_at"), "assigned_at",
+                                   pa.array(at, pa.int64()).cast(pa.timestamp("us"))), assignments_path)
+    with pytest.raises(ContractError, match=r"assigned_at is null or not a readable timestamp \(1 row\)"):
+        run(tmp_path, "far-assignment", path, assignments_path, engine)
 
 
 # -- folders, Hive partitions, globs ----------------------------------------------------------

@@ -13,13 +13,19 @@ date                      midnight UTC
 text                      ISO-8601, with or without an offset (none means UTC);
                           text that does not parse becomes null (a labelled reject);
                           digits only: the integer they spell (below), a decimal
-                          number: epoch seconds (CSV epochs, mixed JSON on Spark)
+                          number: the float it spells (CSV epochs, mixed JSON on Spark)
 integer                   epoch seconds below 1e11, milliseconds below 1e14,
                           microseconds above (by each value's magnitude)
-float                     epoch seconds
+float, decimal            epoch seconds, milliseconds or microseconds by magnitude,
+                          as an integer (beyond 1e18, NaN, infinities: null)
 ========================  ==========================================================
 
-Ids of any scalar type become their text (``7`` -> ``"7"``); a nested ``properties`` value
+A time outside the years 1 to 9999 (which Spark, Parquet readers and Python hold) becomes
+null whatever its source type: a labelled reject for an event, a contract error for an
+assignment.
+
+Ids of any scalar type become their text (``7`` -> ``"7"``; a floating-point or decimal id of
+integral value the integer's, ``7.0`` -> ``"7"``); a nested ``properties`` value
 (a JSON-lines object read as a struct) is turned back into JSON text. A JSON-lines column of
 mixed types (DuckDB's JSON type: ``"u1"`` in one line, ``42`` in another) is read as each
 value's text first (``u1``, ``42``), then by the rules above, as Spark reads such a column.
@@ -173,8 +179,8 @@ def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: st
                     true=_epoch_integer(exp.TryCast(this=trimmed.copy(), to=exp.DataType.build("bigint"))),
                 ),
                 exp.If(
-                    this=exp.RegexpLike(this=trimmed.copy(), expression=exp.Literal.string(r"^-?[0-9]{1,11}\.[0-9]+$")),
-                    true=exp.cast(exp.UnixToTime(this=exp.TryCast(this=trimmed.copy(), to=exp.DataType.build("double"))), "timestamp"),
+                    this=exp.RegexpLike(this=trimmed.copy(), expression=exp.Literal.string(r"^-?[0-9]{1,18}\.[0-9]+$")),
+                    true=_epoch_float(exp.TryCast(this=trimmed.copy(), to=exp.DataType.build("double"))),
                 ),
             ],
             default=exp.cast(exp.TryCast(this=value, to=exp.DataType.build("timestamptz")), "timestamp"),
@@ -182,7 +188,7 @@ def to_utc_timestamp(value: exp.Expression, category: str, column: str, what: st
     if category == base.INTEGER:
         return _epoch_integer(value)
     if category == base.FLOAT:
-        return exp.cast(exp.UnixToTime(this=value), "timestamp")
+        return _epoch_float(value)
     raise ContractError(
         f"{what} column {column} has type {type_name}; expected a timestamp, a date, ISO-8601 text, or epoch seconds/milliseconds"
     )
@@ -192,6 +198,25 @@ def _json_text(value: exp.Expression) -> exp.Expression:
     """The text of a JSON value of any type: a string without its quotes, a number as written,
     an object or array as its JSON text, null as null (``json_extract_string(v, '$')``)."""
     return exp.JSONExtractScalar(this=value, expression=exp.JSONPath(expressions=[exp.JSONPathRoot()]))
+
+
+def _epoch_float(value: exp.Expression) -> exp.Expression:
+    """A floating-point (or decimal) epoch by magnitude, as an integer's: seconds below 1e11,
+    milliseconds below 1e14, microseconds below 1e18 (``Date.now()`` stored in a double column
+    is milliseconds, not the year 58000); beyond, NaN and infinities: null. Milliseconds and
+    microseconds are rounded to the whole microsecond."""
+    magnitude = exp.Abs(this=value.copy())
+
+    def micros(per_unit: int) -> exp.Expression:
+        scaled = exp.Mul(this=value.copy(), expression=exp.Literal.number(per_unit)) if per_unit > 1 else value.copy()
+        return exp.UnixToTime(this=exp.cast(exp.Round(this=scaled), "bigint"), scale=exp.UnixToTime.MICROS)
+
+    return exp.Case(ifs=[
+        exp.If(this=exp.LT(this=magnitude, expression=exp.Literal.number(10**11)),
+               true=exp.cast(exp.UnixToTime(this=value.copy()), "timestamp")),
+        exp.If(this=exp.LT(this=magnitude.copy(), expression=exp.Literal.number(10**14)), true=micros(1000)),
+        exp.If(this=exp.LT(this=magnitude.copy(), expression=exp.Literal.number(10**18)), true=micros(1)),
+    ])
 
 
 def _epoch_integer(value: exp.Expression) -> exp.Expression:
@@ -212,12 +237,56 @@ def _epoch_integer(value: exp.Expression) -> exp.Expression:
     )
 
 
+#: Below this magnitude an integral floating-point or decimal id is written as the integer (a
+#: double holds every integer exactly only up to 2**53; 1e18 keeps the cast to bigint safe).
+_INTEGRAL_ID_LIMIT = 10**18
+
+
+def _number_text(value: exp.Expression) -> exp.Expression:
+    """A floating-point or decimal id as text: an integral value as the integer's decimal text
+    (``1001.0`` and ``1001.000000000`` -> ``"1001"``), so that it matches the same id stored as
+    an integer or as text on the other side (pandas makes an integer id column with one missing
+    value a float column; BigQuery's NUMERIC ids arrive as decimals); any other value as the
+    engine's text of it (``7.5`` -> ``"7.5"``; NaN and infinities fail the integral test)."""
+    integral = exp.and_(
+        exp.EQ(this=value.copy(), expression=exp.Floor(this=value.copy())),
+        exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number(_INTEGRAL_ID_LIMIT)),
+    )
+    return exp.Case(
+        ifs=[exp.If(this=integral, true=exp.cast(exp.cast(value.copy(), "bigint"), "varchar"))],
+        default=exp.cast(value, "varchar"),
+    )
+
+
 def _as_text(value: exp.Expression, category: str, column: str, what: str, type_name: str) -> exp.Expression:
     if category == base.JSON:
         return _json_text(value)
     if category == base.NESTED:
         raise ContractError(f"{what} column {column} has type {type_name}; expected text or a number")
+    if category == base.FLOAT:
+        return _number_text(value)
     return exp.cast(value, "varchar")
+
+
+#: The instants a canonical time may hold: the years 1 to 9999, which Spark, Parquet readers and
+#: Python all hold (DuckDB holds more: a time beyond reaches no reader intact).
+FIRST_TIME, LAST_TIME = "0001-01-01 00:00:00", "9999-12-31 23:59:59.999999"
+
+
+def _times_held(select: exp.Select, times: tuple[str, ...]) -> exp.Select:
+    """``select`` with each of its ``times`` columns null where outside :data:`FIRST_TIME` to
+    :data:`LAST_TIME`, read from it as a subquery (each conversion is written once)."""
+    inner = "__expguard_times"
+    columns = []
+    for projection in select.expressions:
+        name = projection.alias_or_name
+        column = exp.column(name, table=inner, quoted=True)
+        if name in times:
+            held = exp.Between(this=column.copy(), low=exp.cast(exp.Literal.string(FIRST_TIME), "timestamp"),
+                               high=exp.cast(exp.Literal.string(LAST_TIME), "timestamp"))
+            column = exp.Case(ifs=[exp.If(this=held, true=column)])
+        columns.append(column.as_(name, quoted=True))
+    return exp.select(*columns).from_(select.subquery(inner))
 
 
 def _projection(trees: dict[str, exp.Expression], source: str) -> exp.Select:
@@ -261,7 +330,7 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
         else:
             value = _as_text(tree, kind, name, "events", type_name)
         columns.append(value.as_(name))
-    engine.create_view(EVENTS, exp.select(*columns).from_(source))
+    engine.create_view(EVENTS, _times_held(exp.select(*columns).from_(source), ("event_ts", "ingested_at")))
 
 
 _IDS = "__expguard_ids"
@@ -299,4 +368,4 @@ def build_assignment_view(engine: Engine, mapping: ColumnMapping, source_label: 
     raw = trees["assigned_at"].copy()
     raw = _json_text(raw) if types["assigned_at"][0] == base.JSON else exp.cast(raw, "varchar")
     columns.append(raw.as_("assigned_at_raw"))
-    engine.create_view(ASSIGNMENTS, exp.select(*columns).from_(RAW_ASSIGNMENTS))
+    engine.create_view(ASSIGNMENTS, _times_held(exp.select(*columns).from_(RAW_ASSIGNMENTS), ("assigned_at",)))

@@ -10,8 +10,15 @@ SELECT
       THEN EPOCH_MS(TRY_CAST(TRIM(ts_string) AS BIGINT))
       ELSE MAKE_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS BIGINT))
     END
-    WHEN REGEXP_MATCHES(TRIM(ts_string), '^-?[0-9]{1,11}\.[0-9]+$')
-    THEN CAST(TO_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS DOUBLE)) AS TIMESTAMP)
+    WHEN REGEXP_MATCHES(TRIM(ts_string), '^-?[0-9]{1,18}\.[0-9]+$')
+    THEN CASE
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS DOUBLE)) < 100000000000
+      THEN CAST(TO_TIMESTAMP(TRY_CAST(TRIM(ts_string) AS DOUBLE)) AS TIMESTAMP)
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS DOUBLE)) < 100000000000000
+      THEN MAKE_TIMESTAMP(CAST(ROUND(TRY_CAST(TRIM(ts_string) AS DOUBLE) * 1000) AS BIGINT))
+      WHEN ABS(TRY_CAST(TRIM(ts_string) AS DOUBLE)) < 1000000000000000000
+      THEN MAKE_TIMESTAMP(CAST(ROUND(TRY_CAST(TRIM(ts_string) AS DOUBLE)) AS BIGINT))
+    END
     ELSE CAST(TRY_CAST(ts_string AS TIMESTAMPTZ) AS TIMESTAMP)
   END AS event_ts_from_string,
   CASE
@@ -21,7 +28,14 @@ SELECT
     THEN EPOCH_MS(CAST(ts_integer AS BIGINT))
     ELSE MAKE_TIMESTAMP(CAST(ts_integer AS BIGINT))
   END AS event_ts_from_integer,
-  CAST(TO_TIMESTAMP(ts_float) AS TIMESTAMP) AS event_ts_from_float,
+  CASE
+    WHEN ABS(ts_float) < 100000000000
+    THEN CAST(TO_TIMESTAMP(ts_float) AS TIMESTAMP)
+    WHEN ABS(ts_float) < 100000000000000
+    THEN MAKE_TIMESTAMP(CAST(ROUND(ts_float * 1000) AS BIGINT))
+    WHEN ABS(ts_float) < 1000000000000000000
+    THEN MAKE_TIMESTAMP(CAST(ROUND(ts_float) AS BIGINT))
+  END AS event_ts_from_float,
   COALESCE(MAKE_TIMESTAMP(EPOCH_US(ts_timestamptz)), CAST(ts_timestamptz AS TIMESTAMP)) AS event_ts_from_timestamptz,
   CAST(ts_timestamp AS TIMESTAMP) AS event_ts_from_timestamp,
   CAST(ts_date AS TIMESTAMP) AS event_ts_from_date
