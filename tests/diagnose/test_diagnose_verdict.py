@@ -231,3 +231,25 @@ def test_an_experiment_without_assignments_tells_its_failing_verdict(tmp_path):
     assert result.exit_code == 2
     assert "has no assigned units to diagnose; its health verdict is FAIL (assignments_present: " in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_exposures_all_after_the_last_assignment_day_are_diagnosed(tmp_path):
+    """Every unit assigned on one day and exposed the next (valid, inside the window): the
+    stream's days all come after the assignments' last day. diagnose used to stop with an
+    internal error (an empty span of days); it runs, with the run's verdict, exit 0."""
+    start = dt.datetime(2026, 3, 1, 8)
+    assignments = [{"experiment_id": "exp_a", "unit_id": f"u{i}", "variation_id": ("control", "treatment")[i % 2],
+                    "assigned_at": start + dt.timedelta(minutes=i)} for i in range(40)]
+    events = [{"event_id": f"e{i}", "event_name": "experiment_viewed", "unit_id": a["unit_id"],
+               "event_ts": a["assigned_at"] + dt.timedelta(days=1),
+               "properties": json.dumps({"experiment_id": "exp_a", "variation_id": a["variation_id"]})}
+              for i, a in enumerate(assignments)]
+    pq.write_table(pa.Table.from_pylist(assignments), tmp_path / "assignments.parquet")
+    pq.write_table(pa.Table.from_pylist(events), tmp_path / "events.parquet")
+    result = CliRunner().invoke(main, ["diagnose", "--experiment", "exp_a", "--events", str(tmp_path / "events.parquet"),
+                                       "--assignments", str(tmp_path / "assignments.parquet"),
+                                       "--as-of", "2026-03-02T12:00:00Z", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    diagnosis = json.loads(result.stdout)
+    assert diagnosis["verdict"]["status"] == "pass"
+    assert diagnosis["checks"]  # the runbook ran

@@ -47,7 +47,10 @@ def gather_stream(ctx: Context) -> Stream:
         per_name.setdefault(row["event_name"], {})[row["event_date"]] = row["events"]
     stream = Stream(totals, per_name, undated)
     if totals:
-        first, end = min(totals), min(max(totals), ctx.data_end)
+        # From the first event day, or the data's end when every event came after it (exposures
+        # a day after the last assignment day): the span always holds the data's end.
+        end = min(max(totals), ctx.data_end)
+        first = min(min(totals), end)
         stream.span = [first + dt.timedelta(days=i) for i in range((end - first).days + 1)]
     return stream
 
