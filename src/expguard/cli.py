@@ -67,6 +67,20 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def refuse_build_options(options: dict[str, Any], names: tuple[str, ...] = ("as_of", "var")) -> None:
+    """Reading an earlier run's outputs, options that only shape a build (``--as-of``, ``--var``)
+    would be ignored without a word: refuse them instead, on one line."""
+    from .core.errors import ConfigError
+
+    given = [f"--{name.replace('_', '-')}" for name in names if options.get(name)]
+    if given:
+        raise ConfigError(
+            f"{' and '.join(given)} {'applies' if len(given) == 1 else 'apply'} when the models are built from "
+            "--events/--assignments; an earlier run's outputs hold the verdicts of its own reference time and "
+            "variables (run `expguard run` again with them, or build here from the inputs)"
+        )
+
+
 def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Options shared by every command that reads inputs (run, and later diagnose)."""
     options = [
@@ -293,6 +307,7 @@ def alerts_command(output_dir: str | None, database: str | None, fmt: str, fail_
             raise ConfigError("give one of --output-dir or --database to read alerts from")
         if options["events"] is not None or options["assignments"] is not None:
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
+        refuse_build_options(options)
         found, health = alerts.read_run(output_dir=output_dir, database=database)
     else:
         from .runner.pipeline import build_tables
@@ -344,6 +359,7 @@ def report_command(output_dir: str | None, database: str | None, out: str, exper
     if output_dir is not None or database is not None:
         if options["events"] is not None or options["assignments"] is not None:
             raise ConfigError("give --output-dir/--database to read an earlier run, or inputs to build from; not both")
+        refuse_build_options(options)
         run = read_outputs(output_dir=output_dir, database=database)
     else:
         run = build_data(config_from_options(**options))
@@ -386,6 +402,9 @@ def diagnose_command(experiment: str, date: Any, output_dir: str | None, databas
     from .apps.diagnosis import config_from_cli, diagnose
 
     reading_outputs = output_dir is not None or database is not None
+    if reading_outputs:
+        # --var still names the exposure event(s) of the raw-event checks; --as-of shapes nothing
+        refuse_build_options(options, ("as_of",))
     config = config_from_cli(options, reading_outputs)
     result = diagnose(config, experiment, date.date() if date else None, output_dir=output_dir, database=database)
     if fmt == "json":

@@ -73,15 +73,41 @@ def test_coverage_counts_units_exposed_only_outside_their_window_as_uncovered():
 
 
 def test_coverage_while_windows_are_open():
+    day1, day2 = dt.date(2026, 3, 1), dt.date(2026, 3, 2)
     # Open windows: a share already at the warn level passes (it can only rise) ...
-    assert check_coverage([_cohort(100, no_exposure=40, complete=False)], V).status == "pass"
-    # ... a lower one is not judged yet, whatever it is ...
-    row = check_coverage([_cohort(100, no_exposure=100, complete=False)], V)
+    assert check_coverage([_cohort(100, no_exposure=40, complete=False, date=day1)], V).status == "pass"
+    # ... the latest assignment day alone is not judged (its exposures may still follow) ...
+    row = check_coverage([_cohort(100, no_exposure=100, complete=False, date=day1)], V)
     assert row.status == "not_enough_data" and "window has closed" in row.detail
+    # ... the days before it warn below the fail level (a healthy experiment is exposed at or soon
+    # after assignment) and are not judged between the two levels ...
+    rows = [_cohort(100, no_exposure=95, complete=False, date=day1), _cohort(100, no_exposure=100, complete=False, date=day2)]
+    row = check_coverage(rows, V)
+    assert (row.status, row.value, row.units) == ("warn", 0.05, 100) and "can still rise" in row.detail
+    rows[0] = _cohort(100, no_exposure=70, complete=False, date=day1)
+    assert check_coverage(rows, V).status == "not_enough_data"
     # ... and closed cohorts are judged alone when there are enough of them.
-    rows = [_cohort(100, no_exposure=95), _cohort(100, no_exposure=0, complete=False)]
+    rows = [_cohort(100, no_exposure=95, date=day1), _cohort(100, no_exposure=0, complete=False, date=day2)]
     assert check_coverage(rows, V).status == "fail"
-    assert check_coverage([_cohort(9, no_exposure=9)], V).status == "not_enough_data"
+    assert check_coverage([_cohort(9, no_exposure=9, date=day1)], V).status == "not_enough_data"
+
+
+def test_coverage_fails_when_no_assigned_unit_matches_the_exposure_events():
+    """Exposure events carry the experiment's id but not one assigned unit has an exposure (the
+    unit ids match no assignment): a failure even while every window is open, where the share
+    would otherwise not be judged and the experiment pass."""
+    day1 = dt.date(2026, 3, 1)
+    cohorts = [_cohort(80, no_exposure=80, complete=False, date=day1)]
+    row = check_coverage(cohorts, V, readable_events=80)
+    assert (row.status, row.value, row.units) == ("fail", 0.0, 80)
+    assert "match no assignment" in row.detail and "80 exposure events" in row.detail
+    # too few readable events, or too few assigned units: not judged on this rule
+    assert check_coverage(cohorts, V, readable_events=9).status == "not_enough_data"
+    assert check_coverage([_cohort(9, no_exposure=9, complete=False, date=day1)], V, readable_events=80).status \
+        == "not_enough_data"
+    # one exposed unit is not "nothing matched"
+    assert check_coverage([_cohort(80, no_exposure=79, complete=False, date=day1)], V,
+                          readable_events=80).status == "not_enough_data"
 
 
 def _facts(assigned=100, events=150, rejected=0, last_assigned=T, last_event=T, experiment_id="e"):

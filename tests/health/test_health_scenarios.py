@@ -9,6 +9,7 @@ the report, ``alerts`` and ``diagnose`` read). ``--fail-on fail`` makes the comm
 from __future__ import annotations
 
 import dataclasses
+import json
 import datetime as dt
 from pathlib import Path
 
@@ -285,3 +286,43 @@ def test_the_same_health_rows_on_spark(tmp_path, clean):
     assert found["exp_02"].reason["check_name"] == "freshness" and "'Experiment Viewed'" in found["exp_02"].reason["detail"]
     assert found["exp_04"].reason["check_name"] == "assignments_present"
     assert found["exp_03"].status == "pass"
+
+
+def test_exposures_whose_unit_ids_match_no_assignment_fail_in_every_command(tmp_path, clean):
+    # exp_01's exposure events all carry unit_id "undefined" (a tracking call that read the unit
+    # id before it was set): they carry the experiment's id, so every presence check passes, and
+    # every window is still open, so the coverage share was not judged: the experiment passed.
+    # It fails on exposure_coverage in run, alerts, the report and diagnose alike.
+    undefined = pc.and_(_exposures(clean.events), _of_experiment(clean.events, "exp_01"))
+    index = clean.events.schema.get_field_index("unit_id")
+    units = pc.if_else(undefined, "undefined", clean.events["unit_id"])
+    broken = Dataset(clean.events.set_column(index, "unit_id", units), clean.assignments)
+    ran = _cli_run(tmp_path, broken, "--fail-on", "fail")
+    assert ran.exit_code == 3, ran.output
+    assert "exp_01 fail (exposure_coverage)" in ran.stderr
+    assert "match no assignment" in ran.stdout
+    out = str(tmp_path / "out")
+    alerts = CliRunner().invoke(main, ["alerts", "--output-dir", out, "--fail-on", "critical"])
+    assert alerts.exit_code == 3 and "health: 1 of 4 experiments FAIL" in alerts.stdout
+    assert "exposure_coverage" in alerts.stdout
+    report = CliRunner().invoke(main, ["report", "--output-dir", out, "--out", str(tmp_path / "r.html")])
+    assert report.exit_code == 0 and "1 of 4 experiments FAIL" in report.stdout
+    diagnosed = CliRunner().invoke(main, ["diagnose", "--experiment", "exp_01", "--output-dir", out, "--format", "json"])
+    assert json.loads(diagnosed.stdout)["verdict"]["status"] == "fail"
+
+
+@pytest.mark.parametrize("command", ["alerts", "report", "diagnose"])
+def test_options_that_shape_a_build_are_refused_when_reading_an_earlier_run(tmp_path, clean, command):
+    # --as-of (and, for alerts and the report, --var) would be ignored reading an earlier run's
+    # outputs: the verdicts are that run's. Refused on one line, exit 2, rather than ignored.
+    assert _cli_run(tmp_path, clean).exit_code == 0
+    extra = {"report": ["--out", str(tmp_path / "r.html")], "diagnose": ["--experiment", "exp_01"]}.get(command, [])
+    result = CliRunner().invoke(main, [command, "--output-dir", str(tmp_path / "out"), *extra,
+                                       "--as-of", "2030-01-01T00:00:00Z"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "--as-of applies when the models are built" in result.stderr
+    assert not (tmp_path / "r.html").exists()
+    if command != "diagnose":
+        result = CliRunner().invoke(main, [command, "--output-dir", str(tmp_path / "out"), *extra,
+                                           "--var", "exp_health_freshness_fail_hours=0"])
+        assert result.exit_code == 2 and "--var applies" in result.stderr

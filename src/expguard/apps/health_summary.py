@@ -115,11 +115,14 @@ def one_line(found: dict[str | None, Verdict], level: str) -> str:
     """The stderr line of ``--fail-on``: which experiments reached ``level``, each with its reason."""
     from ..models.verdict import reaches
 
+    from ..models.verdict import FAIL
+
     hit = [v for v in problems(found) if reaches(v.status, level)]
     shown = "; ".join(f"{v.experiment_id if v.experiment_id is not None else '(stream)'} {v.status} "
                       f"({v.reason['check_name']})" for v in hit[:5])
     more = f"; +{len(hit) - 5} more" if len(hit) > 5 else ""
-    return f"health verdict reaches {level}: {shown}{more}"
+    what = "failing" if level == FAIL else "failing or warning"
+    return f"{what} health verdicts: {shown}{more}"
 
 
 def print_summary(console, found: dict[str | None, Verdict], rejected: "RejectedEvents | None" = None) -> None:

@@ -231,12 +231,24 @@ def check_rejected(events: int, rejected: int, reasons: list[tuple[str, int]], v
     return row
 
 
-def check_coverage(cohorts: list[dict], v: "Variables") -> Row:
+def check_coverage(cohorts: list[dict], v: "Variables", readable_events: int = 0) -> Row:
     """Share of assigned units exposed inside their window (status valid, multi-variation or
     mismatch), over the cohorts whose window has closed. While windows are open the share can
-    only rise: a share already at the warn threshold passes, a lower one is not judged yet."""
+    only rise: a share already at the warn threshold passes; below the fail threshold over the
+    cohorts before the latest assignment day (a day for exposures to follow), it warns (a
+    healthy experiment's units are mostly exposed at or soon after assignment); between the two
+    it is not judged yet. ``readable_events``: the experiment's exposure events that were not
+    rejected; when there are some (at least the minimum) and not one assigned unit has any
+    exposure, the check fails whatever the windows: the events' unit ids match no assignment."""
     warn, fail, minimum = v.exp_health_coverage_warn, v.exp_health_coverage_fail, v.exp_health_min_units
     thresholds = f"warn below {pct(warn)}, fail below {pct(fail)}"
+    every = _sum(cohorts, _DAILY_COUNTS)
+    if (every["assigned_units"] >= minimum and every["no_exposure_units"] == every["assigned_units"]
+            and readable_events >= minimum):
+        return Row("exposure_coverage", FAIL, 0.0, warn, fail, every["assigned_units"],
+                   f"none of the {every['assigned_units']:,} assigned units has an exposure, though {readable_events:,} "
+                   "exposure events carry the experiment's id: their unit ids match no assignment (compare unit_id "
+                   "in the events and in the assignments: the same id, type and spelling?)")
 
     def covered(rows: list[dict]) -> tuple[int, int]:
         t = _sum(rows, _DAILY_COUNTS)
@@ -260,9 +272,18 @@ def check_coverage(cohorts: list[dict], v: "Variables") -> Row:
         return Row("exposure_coverage", PASS, value, warn, fail, assigned,
                    f"{inside:,} of {assigned:,} assigned units ({pct(value)}) already exposed inside their window "
                    f"(windows still open, the share can only rise); {thresholds}")
+    days = v.exp_exposure_max_days_after_assignment
+    latest = max(r["date"] for r in cohorts)
+    early_inside, early_assigned = covered([r for r in cohorts if r["date"] < latest])
+    if early_assigned >= minimum and early_inside / early_assigned < fail:
+        early = early_inside / early_assigned
+        return Row("exposure_coverage", WARN, early, warn, fail, early_assigned,
+                   f"only {early_inside:,} of {early_assigned:,} units assigned before {latest} ({pct(early)}) were "
+                   f"exposed so far; no cohort's {days}-day window has closed, so the share can still rise, but "
+                   f"a healthy experiment's units are mostly exposed at or soon after assignment; {thresholds}")
     return Row("exposure_coverage", NOT_ENOUGH_DATA, value, warn, fail, assigned,
                f"{inside:,} of {assigned:,} assigned units ({pct(value)}) exposed so far, but no cohort's "
-               f"{v.exp_exposure_max_days_after_assignment}-day window has closed yet; {thresholds}")
+               f"{days}-day window has closed yet; {thresholds}")
 
 
 #: A day is *dark* when its exposure events per assigned unit fall below this share of the
@@ -512,7 +533,7 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
             "rejected_exposure_events": check_rejected(f["exposure_events"], f["rejected_exposure_events"],
                                                        _top_reasons(rejections_by.get(eid, [])), v),
             "freshness": check_freshness(f, dark.get(eid, []), v, candidates.get(eid, "")),
-            "exposure_coverage": check_coverage(cohorts, v),
+            "exposure_coverage": check_coverage(cohorts, v, f["exposure_events"] - f["rejected_exposure_events"]),
             "sample_ratio": check_sample_ratio(srm_by.get(eid, []), v),
             "variation_mismatch": share_check(
                 "variation_mismatch", t["variation_mismatch_units"], exposed, v.exp_health_mismatch_warn,
