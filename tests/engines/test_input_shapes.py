@@ -396,6 +396,32 @@ def test_a_mapping_that_is_not_valid_sql_names_the_key_and_the_expression(tmp_pa
 
 
 @pytest.mark.parametrize("engine", ENGINES, indirect=True)
+@pytest.mark.parametrize("key, expression, names", [
+    ("variation_id", "properties.variation_id", "properties is struct"),  # the key is variationId
+    ("unit_id", "coalesec(user_id, anonymous_id)", None),  # a misspelt function
+])
+def test_a_mapping_the_engine_cannot_read_names_the_key_and_the_struct(tmp_path, engine, key, expression, names):
+    """A mapping that parses but that the engine cannot read (a struct field that is not there,
+    a function that does not exist) stops with one line naming the mapping key, its expression
+    and the input, and, for a struct, its fields; not the engine's bare error."""
+    events, _ = stream()
+    rows = [{"event_id": str(e["event_id"]), "event_name": e["event_name"], "user_id": str(e["unit_id"]),
+             "anonymous_id": None, "event_ts": e["event_ts"],
+             "properties": {"experimentId": "exp", "variationId": e["properties"]["variation_id"]}} for e in events]
+    source = tmp_path / "events.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), source)
+    columns = {"unit_id": "coalesce(user_id, anonymous_id)", "experiment_id": "properties.experimentId",
+               "variation_id": "properties.variationId", key: expression}
+    with pytest.raises(ConfigError) as error:
+        run(tmp_path, "out", source, assignments_file(tmp_path), engine, events_columns=columns)
+    message = str(error.value)
+    assert message.startswith(f"events column mapping {key} = {expression!r} cannot be read from ")
+    assert "\n" not in message and "Traceback" not in message
+    if names:
+        assert names in message.lower() and "variationid" in message.lower()
+
+
+@pytest.mark.parametrize("engine", ENGINES, indirect=True)
 def test_quoted_names_with_dollar_and_spaces_read_nested_fields(tmp_path, engine):
     """The hint works: Mixpanel-style keys, quoted, read the fields of a JSON-lines object."""
     events, assignments = stream()

@@ -42,7 +42,7 @@ from ..settings.config import ColumnMapping
 from ..core.constants import ASSIGNMENT_COLUMNS, ASSIGNMENTS, EVENTS
 from ..engines import base
 from ..engines.base import Engine
-from ..core.errors import ConfigError, ContractError
+from ..core.errors import ConfigError, ContractError, EngineError
 
 RAW_EVENTS = "expguard_raw_events"
 RAW_ASSIGNMENTS = "expguard_raw_assignments"
@@ -293,6 +293,28 @@ def _projection(trees: dict[str, exp.Expression], source: str) -> exp.Select:
     return exp.select(*(tree.copy().as_(name) for name, tree in trees.items())).from_(source)
 
 
+def _describe_mapped(engine: Engine, trees: dict[str, exp.Expression], source: str, available: dict[str, tuple[str, str]],
+                     texts: dict[str, str], what: str, source_label: str) -> dict[str, tuple[str, str]]:
+    """The types of the mapped columns; when the engine cannot read one (a struct field that is
+    not there, a misspelt function), one line naming the mapping key, its expression, the
+    source, the engine's reason and the type of the columns it reads (a struct's fields)."""
+    try:
+        return engine.describe(_projection(trees, source).limit(0))
+    except EngineError as error:
+        reason = str(error)
+    for name, tree in trees.items():
+        try:
+            engine.describe(_projection({name: tree}, source).limit(0))
+        except EngineError as error:
+            used = "; ".join(f"{column} is {available[column][1][:200]}" for column in _columns_used(tree)
+                             if column in available)
+            raise ConfigError(
+                f"{what} column mapping {name} = {texts.get(name, tree.sql('duckdb'))!r} cannot be read from "
+                f"{source_label!r}: {error}" + (f" ({used})" if used else "")
+            ) from None
+    raise EngineError(reason)
+
+
 def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) -> None:
     """Create ``fct_events`` over the registered raw events, applying the mapping."""
     available = engine.describe(exp.select("*").from_(RAW_EVENTS).limit(0))
@@ -303,7 +325,8 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
     needs_properties = bool(reading)
     if needs_properties:
         _check_columns({"properties": properties}, available, mapping, "events", source_label)
-        kind, type_name = engine.describe(_projection({"properties": properties}, RAW_EVENTS).limit(0))["properties"]
+        kind, type_name = _describe_mapped(engine, {"properties": properties}, RAW_EVENTS, available,
+                                           mapping.expressions, "events", source_label)["properties"]
         if kind == base.NESTED:
             properties = exp.func("to_json", properties)
         elif kind == base.JSON:
@@ -318,7 +341,7 @@ def build_event_view(engine: Engine, mapping: ColumnMapping, source_label: str) 
                 lambda node: properties.copy() if isinstance(node, exp.Column) and node.name == "properties" else node
             )
     _check_columns(trees, available, mapping, "events", source_label)
-    types = engine.describe(_projection(trees, RAW_EVENTS).limit(0))
+    types = _describe_mapped(engine, trees, RAW_EVENTS, available, mapping.expressions, "events", source_label)
     source: exp.Expression = exp.to_table(RAW_EVENTS)
     if engine.json_path_lists and mapping.is_default("experiment_id") and mapping.is_default("variation_id"):
         source = _parse_ids_once(trees, properties)
@@ -355,7 +378,7 @@ def build_assignment_view(engine: Engine, mapping: ColumnMapping, source_label: 
     available = engine.describe(exp.select("*").from_(RAW_ASSIGNMENTS).limit(0))
     trees = {name: parse_expression(mapping.expressions[name], name, "assignments") for name in ASSIGNMENT_COLUMNS}
     _check_columns(trees, available, mapping, "assignments", source_label)
-    types = engine.describe(_projection(trees, RAW_ASSIGNMENTS).limit(0))
+    types = _describe_mapped(engine, trees, RAW_ASSIGNMENTS, available, mapping.expressions, "assignments", source_label)
     columns = []
     for name, tree in trees.items():
         kind, type_name = types[name]
