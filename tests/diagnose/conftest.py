@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -14,6 +15,10 @@ import diagnose_data  # noqa: E402
 
 # Per fault: the variables its dataset is diagnosed with, and whether ingested_at is mapped.
 VARS = {"late_exposure": {"exp_exposure_max_days_after_assignment": 2}}
+#: Every diagnosis as of the data's end, as the demo runs: unpinned, the stream's freshness would
+#: be judged at the time of the test run, and the stream's verdict (which diagnose tells) fail.
+AS_OF = {"exp_health_as_of": (dt.datetime.combine(diagnose_data.START, dt.time()) +
+                              dt.timedelta(days=diagnose_data.DAYS)).isoformat()}
 MAPS_INGESTED_AT = {None, "ingestion_delay"}
 
 
@@ -39,7 +44,8 @@ class Datasets:
         if fault not in self._diagnoses:
             events, assignments = self.paths(fault)
             self._diagnoses[fault] = expguard.diagnose(diagnose_data.TARGET, events, assignments,
-                                                       vars=VARS.get(fault), events_columns=self.columns(fault))
+                                                       vars={**AS_OF, **VARS.get(fault, {})},
+                                                       events_columns=self.columns(fault))
         return self._diagnoses[fault]
 
 

@@ -143,7 +143,8 @@ def test_assignment_volume_shift_compares_assigned_and_exposed_units(datasets):
 
 def test_json_is_complete_with_stable_keys(datasets):
     data = json.loads(datasets.diagnosis("event_renamed").to_json())
-    assert list(data) == ["format_version", "experiment_id", "date", "date_reason", "status", "verdict", "episode_start",
+    assert list(data) == ["format_version", "experiment_id", "date", "date_reason", "status", "verdict",
+                          "stream_verdict", "episode_start",
                           "reference", "event_days", "exposure_rate", "causes", "checks", "notes", "earlier_alerts", "source",
                           "settings"]
     assert data["date"] == day(dd.DAYS - 3).isoformat() and data["episode_start"] == day(dd.FAULT_DAY).isoformat()
@@ -250,10 +251,11 @@ def test_assignments_with_outputs_are_refused(tmp_path):
 def test_too_little_history_is_said(tmp_path, monkeypatch):
     monkeypatch.setattr(dd, "DAYS", 6)
     events, assignments = dd.build(None).write(tmp_path)
-    diagnosis = expguard.diagnose(dd.TARGET, events, assignments)
+    as_of = (dt.datetime.combine(dd.START, dt.time()) + dt.timedelta(days=6)).isoformat()
+    diagnosis = expguard.diagnose(dd.TARGET, events, assignments, vars={"exp_health_as_of": as_of})
     assert diagnosis.status == "insufficient_history" and diagnosis.causes == []
     result = CliRunner().invoke(main, ["diagnose", "--experiment", dd.TARGET, "--events", events,
-                                       "--assignments", assignments])
+                                       "--assignments", assignments, "--as-of", as_of])
     assert result.exit_code == 0 and "Too little history to judge" in result.stdout
 
 

@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -41,7 +42,10 @@ def observed(tmp_path_factory):
     folder = tmp_path_factory.mktemp("scenario")
     pq.write_table(built.events, folder / "events.parquet")
     pq.write_table(built.assignments, folder / "assignments.parquet")
-    config = build_config(events=str(folder / "events.parquet"), assignments=str(folder / "assignments.parquet"))
+    # as of the data's end: unpinned, the stream would be stale at the time of the test run
+    as_of = pc.max(built.events["event_ts"]).as_py().isoformat()
+    config = build_config(events=str(folder / "events.parquet"), assignments=str(folder / "assignments.parquet"),
+                          vars={"exp_health_as_of": as_of})
     experiments = [r.experiment_id for r in built.regressions] + list(built.healthy)
     with built_engine(config) as engine:
         found = {e: collect(engine, e, has_events=True, has_ingested_at=False) for e in experiments}

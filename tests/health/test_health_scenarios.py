@@ -326,3 +326,21 @@ def test_options_that_shape_a_build_are_refused_when_reading_an_earlier_run(tmp_
         result = CliRunner().invoke(main, [command, "--output-dir", str(tmp_path / "out"), *extra,
                                            "--var", "exp_health_freshness_fail_hours=0"])
         assert result.exit_code == 2 and "--var applies" in result.stderr
+
+
+def test_diagnose_says_the_streams_verdict(tmp_path, clean):
+    # Every experiment passes but the stream is 3 days old at --as-of: run and alerts fail on the
+    # stream; diagnose, which used to say only the experiment's "pass", says the stream's too.
+    later = (pc.max(clean.events["event_ts"]).as_py() + dt.timedelta(days=3)).isoformat()
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    pq.write_table(clean.events, tmp_path / "events.parquet")
+    pq.write_table(clean.assignments, tmp_path / "assignments.parquet")
+    inputs = ["--events", str(tmp_path / "events.parquet"), "--assignments", str(tmp_path / "assignments.parquet"),
+              "--as-of", later]
+    text = CliRunner().invoke(main, ["diagnose", "--experiment", "exp_01", *inputs])
+    assert text.exit_code == 0, text.output
+    assert "health verdict: pass" in text.stdout and "the event stream: FAIL" in text.stdout
+    assert "fail freshness: the newest exposure event" in text.stdout
+    found = json.loads(CliRunner().invoke(main, ["diagnose", "--experiment", "exp_01", *inputs,
+                                                 "--format", "json"]).stdout)
+    assert (found["verdict"]["status"], found["stream_verdict"]["status"], found["status"]) == ("pass", "fail", "abnormal")

@@ -339,6 +339,19 @@ def test_overview_caption_counts_verdicts_and_says_where_to_look_first():
                     "them).")
 
 
+def test_overview_caption_without_experiments_still_says_the_streams_verdict():
+    # no experiment at all (no exposure event of the configured name, no assignment): the
+    # report used to say only "No experiment in this run." while run and alerts failed.
+    stream = verdicts([check(None, "exposure_events_present", "fail",
+                             "no event named 'experiment_viewed' in the stream; names in the stream that look like "
+                             "it: 'Experiment Viewed' (80 events)")])[None]
+    text = captions.overview_caption([], stream=stream)
+    assert text.startswith("No experiment in this run. The event stream as a whole fails on ")
+    assert "'Experiment Viewed' (80 events)" in text
+    healthy = verdicts([check(None, "freshness", "pass")])[None]
+    assert captions.overview_caption([], stream=healthy) == "No experiment in this run."
+
+
 def test_an_experiment_without_health_rows_is_not_called_healthy():
     assert experiment({"a": [0.9] * 3}).verdict.status == "not_enough_data"
 

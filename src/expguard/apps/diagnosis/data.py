@@ -22,6 +22,7 @@ from ...settings.config import RunConfig
 from ...core.constants import (FCT_ALERTS, FCT_DAILY, FCT_DAILY_BY_VARIATION, FCT_HEALTH, FCT_SRM, INT_DEDUPED,
                                INT_REJECTIONS_DAILY, INT_VALIDATION)
 from ...core.errors import ConfigError
+from ...models.verdict import verdicts
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
@@ -61,7 +62,7 @@ class Observations:
     """Everything the checks look at, for one experiment: small lists of row dicts.
 
     ``event_names`` and ``ingestion_lag`` are None when the check could not run; ``events_note``
-    and ``lag_note`` say why. ``health`` holds the experiment's rows of ``fct_experiment_health``
+    and ``lag_note`` say why. ``health`` holds the experiment's rows of ``fct_experiment_health`` and the stream's
     (None when they were not read), the source of its verdict.
     """
 
@@ -93,10 +94,18 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
     known = _experiments(engine)
     if experiment_id not in known:
         listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-        raise ConfigError(f"no experiment {experiment_id!r} in the models; experiments: {listed or '(none)'}")
+        stream = verdicts(engine.fetch(exp.select("*").from_(FCT_HEALTH).where("experiment_id is null"))).get(None)
+        why = ""
+        if stream is not None and stream.status in ("fail", "warn") and stream.reason is not None:
+            # no experiment at all is often the stream's fault: say its verdict, as run does
+            why = (f"; the event stream {stream.status.upper()}s ({stream.reason['check_name']}): "
+                   f"{stream.reason['detail']}")
+        raise ConfigError(f"no experiment {experiment_id!r} in the models; experiments: {listed or '(none)'}{why}")
     found = Observations(experiment_id)
     for attribute, model in _EXPERIMENT_ROWS.items():
         setattr(found, attribute, engine.fetch(experiment_rows(model, experiment_id)))
+    # and the event stream's own rows (experiment_id null: stale, unreadable experiment ids)
+    found.health = [*found.health, *engine.fetch(exp.select("*").from_(FCT_HEALTH).where("experiment_id is null"))]
     found.deduped_daily = engine.fetch(query("deduped_exposures_daily", experiment_id=experiment_id))
     found.timing = engine.fetch(query("exposure_timing_daily", experiment_id=experiment_id))
     if has_events:

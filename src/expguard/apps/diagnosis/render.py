@@ -35,6 +35,7 @@ class Diagnosis:
     notes: list[str] = field(default_factory=list)
     earlier_alerts: list[dict[str, Any]] = field(default_factory=list)
     verdict: Verdict | None = None  # the experiment's health verdict (None when it was not read)
+    stream_verdict: Verdict | None = None  # the event stream's own verdict (its stream-wide rows)
 
     @property
     def is_unhealthy(self) -> bool:
@@ -42,11 +43,18 @@ class Diagnosis:
         return self.verdict is not None and self.verdict.status in (FAIL, WARN)
 
     @property
+    def is_stream_unhealthy(self) -> bool:
+        """Whether the event stream's own verdict (stale, unreadable experiment ids) fails or warns."""
+        return self.stream_verdict is not None and self.stream_verdict.status in (FAIL, WARN)
+
+    @property
     def status(self) -> str:
-        """``abnormal`` when a cause was found, the experiment's health verdict fails or warns, or
-        a check is abnormal; else ``insufficient_history`` when the cohorts before the episode are
-        too few to judge against, else ``ok``: never ``ok`` while another command fails it."""
-        if self.causes or self.is_unhealthy or any(c.status == ABNORMAL for c in self.checks):
+        """``abnormal`` when a cause was found, the experiment's or the event stream's health
+        verdict fails or warns, or a check is abnormal; else ``insufficient_history`` when the
+        cohorts before the episode are too few to judge against, else ``ok``: never ``ok`` while
+        another command fails it."""
+        if (self.causes or self.is_unhealthy or self.is_stream_unhealthy
+                or any(c.status == ABNORMAL for c in self.checks)):
             return ABNORMAL
         if self.headline.get("reference_cohorts", 0) < self.settings.get("exp_alert_min_baseline_points", 0):
             return INSUFFICIENT_HISTORY
@@ -86,6 +94,7 @@ def to_dict(diagnosis: "Diagnosis") -> dict[str, Any]:
         "date_reason": d.date_reason,
         "status": d.status,
         "verdict": verdict_dict(d.verdict),
+        "stream_verdict": verdict_dict(d.stream_verdict),
         "episode_start": d.episode_start,
         "reference": {"start": d.reference_start, "end": d.episode_start - dt.timedelta(days=1)},
         "event_days": {"start": d.episode_start, "end": d.event_days_end},
@@ -211,6 +220,14 @@ def verdict_lines(d: "Diagnosis", limit: int = 3) -> list[Any]:
         lines.append(Padding(Text(f"{row['status']} {row['check_name']}: {row['detail']}"), (0, 0, 0, 4)))
     if len(problems) > limit:
         lines.append(Padding(Text(f"+{len(problems) - limit} more in fct_experiment_health", style="dim"), (0, 0, 0, 4)))
+    if d.is_stream_unhealthy:
+        stream = d.stream_verdict
+        line = Text("  the event stream: ")
+        line.append(stream.status.upper(), style={FAIL: "bold red", WARN: "bold yellow"}[stream.status])
+        line.append(" (its stream-wide checks, as in expguard run's headline)", style="dim")
+        lines.append(line)
+        for row in stream.problems[:limit]:
+            lines.append(Padding(Text(f"{row['status']} {row['check_name']}: {row['detail']}"), (0, 0, 0, 4)))
     return lines
 
 

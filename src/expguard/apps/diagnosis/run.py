@@ -64,9 +64,9 @@ def diagnose_observations(obs: Observations, variables: Variables, date: dt.date
         "exp_exposure_max_days_after_assignment", "exp_alert_horizon_days", "exp_alert_baseline_days",
         "exp_alert_min_baseline_points", "exp_alert_mad_k", "exp_alert_critical_multiple",
         "exp_alert_min_cohort_units")}
-    verdict = verdicts(obs.health).get(obs.experiment_id) if obs.health is not None else None
+    found = verdicts(obs.health) if obs.health is not None else {}
     return Diagnosis(obs.experiment_id, day, reason, start, reference_start, event_end, headline, checks, causes,
-                     dict(obs.source), settings, notes, earlier, verdict)
+                     dict(obs.source), settings, notes, earlier, found.get(obs.experiment_id), found.get(None))
 
 
 def diagnose(config: RunConfig, experiment_id: str, date: dt.date | None = None, *,

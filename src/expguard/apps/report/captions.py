@@ -468,8 +468,14 @@ def overview_caption(experiments: Sequence[ExperimentData], unattributed_events:
                      unattributed_alerts: int = 0, stream: "Verdict | None" = None) -> str:
     """How many experiments fail, warn and pass (their health verdicts), which need attention
     first and why, the stream's own verdict, and the events that belong to no experiment."""
+    stream_says = ""
+    if stream is not None and stream.status in ("fail", "warn"):
+        stream_says = (f"The event stream as a whole {verdict_phrase(stream).replace(':', ' on', 1)}: "
+                       f"{stream.reason['detail']}.")
     if not experiments:
-        return "No experiment in this run."
+        # Nothing to list, but never nothing to say: the stream's verdict is why (no exposure
+        # event of the configured name, a stale stream), with the names that look like it.
+        return " ".join(["No experiment in this run.", stream_says]).strip()
     by_status: dict[str, list[ExperimentData]] = {s: [] for s in ("fail", "warn", "pass", "not_enough_data")}
     for e in experiments:
         by_status[e.verdict.status].append(e)
@@ -481,9 +487,8 @@ def overview_caption(experiments: Sequence[ExperimentData], unattributed_events:
         first = [f"{e.experiment_id} ({verdict_phrase(e.verdict)})" for e in attention[:5]]
         more = f" and {len(attention) - 5} more" if len(attention) > 5 else ""
         sentences.append("Look first at " + "; ".join(first) + more + ".")
-    if stream is not None and stream.status in ("fail", "warn"):
-        sentences.append(f"The event stream as a whole {verdict_phrase(stream).replace(':', ' on', 1)}: "
-                         f"{stream.reason['detail']}.")
+    if stream_says:
+        sentences.append(stream_says)
     srm = [overview_row(e)["experiment_id"] for e in experiments if overview_row(e)["srm"].verdict == "srm"]
     if srm:
         sentences.append(f"Sample-ratio mismatch over all cohorts in {', '.join(srm[:5])}"
