@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from expguard.settings.config import Variables
 from expguard.models.marts import fct_experiment_health as health
@@ -25,9 +27,13 @@ T = dt.datetime(2026, 3, 1, 12)
 @pytest.mark.parametrize(("numerator", "denominator", "status"), [
     (0, 100, "pass"), (99, 10_000, "pass"), (100, 10_000, "warn"),   # 0.99% passes, 1.00% warns
     (499, 10_000, "warn"), (500, 10_000, "fail"),                      # 4.99% warns, 5.00% fails
-    (9, 9, "not_enough_data"),                                         # 9 units: too few to judge
+    (9, 9, "fail"),                                                    # 9 units, all affected: at least 71.7%
+    (2, 2, "not_enough_data"),                                         # fewer than 3 affected: an anecdote
+    (1, 9, "not_enough_data"),                                         # 9 units: too few to judge
     (10, 10, "fail"),                                                  # 10 units, 10 affected: judged
-    (9, 10, "not_enough_data"),                                        # above the levels, but 9 affected
+    (9, 10, "fail"),                                                   # 9 affected, but at least 60.6%
+    (9, 100, "warn"),                                                  # 9%, at least 4.8%: beyond chance at 1%
+    (5, 300, "not_enough_data"),                                       # 1.7%, at least 0.66%: chance
     (3, 270, "not_enough_data"),                                       # 1.1%: 3 units are chance in a small experiment
     (10, 999, "warn"),                                                 # 1.0%, 10 affected: GrowthBook's unhealthy
 ])
@@ -223,3 +229,17 @@ def test_every_row_has_the_declared_columns_and_a_status():
     assert {r["status"] for r in rows} <= {"pass", "warn", "fail", "not_enough_data"}
     assert [r["check_name"] for r in rows if r["experiment_id"] == "e"] == list(health.HEALTH_CHECKS)
     assert [r["check_name"] for r in rows if r["experiment_id"] is None] == list(health.STREAM_CHECKS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(units=st.integers(1, 5000), data=st.data())
+def test_the_share_lower_bound_is_clopper_pearsons(units, data):
+    """The lower bound that judges a share of few units is the Clopper-Pearson one-sided 95% bound,
+    the 5% quantile of Beta(k, n - k + 1), as scipy computes it."""
+    from scipy.stats import beta
+
+    from expguard.core.stats import share_lower_bound
+
+    affected = data.draw(st.integers(0, min(units, 60)))
+    expected = 0.0 if affected == 0 else beta.ppf(0.05, affected, units - affected + 1)
+    assert share_lower_bound(affected, units) == pytest.approx(expected, rel=1e-9, abs=1e-12)

@@ -298,6 +298,39 @@ def split_test(rows: Mapping[str, Mapping[str, int]], variations: Sequence[str],
     return units, shares, chi_square_test(units, shares, min_units=min_units, threshold=threshold)
 
 
+# -- a share of few units ---------------------------------------------------------------------------
+
+def share_lower_bound(affected: int, units: int, confidence: float = 0.95) -> float:
+    """The one-sided lower confidence bound of a share (Clopper-Pearson): the smallest true share
+    under which ``affected`` of ``units`` or more would still turn up with probability ``1 -
+    confidence``. A share of few units is told from chance by it: 9 of 9 units is at least 71.7%,
+    3 of 270 at least 0.30%.
+
+    >>> round(share_lower_bound(9, 9), 4), round(share_lower_bound(3, 270), 4), share_lower_bound(0, 5)
+    (0.7169, 0.003, 0.0)
+    """
+    if affected <= 0 or units <= 0:
+        return 0.0
+    alpha = 1.0 - confidence
+    if affected >= units:
+        return alpha ** (1.0 / units)
+
+    def at_least(share: float) -> float:  # P(X >= affected) for X ~ Binomial(units, share)
+        log_share, log_rest = math.log(share), math.log1p(-share)
+        below = sum(math.exp(math.lgamma(units + 1) - math.lgamma(i + 1) - math.lgamma(units - i + 1)
+                             + i * log_share + (units - i) * log_rest) for i in range(affected))
+        return 1.0 - below
+
+    low, high = 0.0, affected / units
+    for _ in range(60):
+        middle = (low + high) / 2
+        if middle > 0 and at_least(middle) >= alpha:
+            high = middle
+        else:
+            low = middle
+    return low
+
+
 # -- multiplicity -------------------------------------------------------------------------------
 
 def holm(p_values: Sequence[float | None]) -> list[float | None]:

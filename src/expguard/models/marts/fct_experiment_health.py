@@ -33,7 +33,7 @@ from ..python import python_model, read_inputs
 from ..verdict import FAIL, NOT_ENOUGH_DATA, PASS, WARN
 from ...core.fmt import hours as _hours, p_value as format_p_value, percent
 from ...core.names import LOOKALIKE, similarity
-from ...core.stats import upper_quantile
+from ...core.stats import share_lower_bound, upper_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
     from ...engines.base import Engine
@@ -112,25 +112,46 @@ def judge_below(value: float, warn: float, fail: float) -> str:
     return WARN if value < warn else PASS
 
 
+#: Below ``exp_health_min_units`` affected units, a share is judged only from this many, by its
+#: lower confidence bound (:func:`few_units`): fewer are an anecdote, whatever their share.
+BOUND_MIN_AFFECTED = 3
+
+
+def few_units(numerator: int, denominator: int, warn: float, fail: float) -> tuple[str, float]:
+    """A bad-when-high share of fewer units than the minimum: judged by its one-sided 95% lower
+    confidence bound (Clopper-Pearson) against the thresholds, from :data:`BOUND_MIN_AFFECTED`
+    affected units; ``not_enough_data`` when chance can explain it (the bound below the warn
+    level). 9 of 9 units mismatched fail (at least 71.7%); 3 of 270 (1.1%, at least 0.30%) are
+    not judged, as GrowthBook's rule would have it."""
+    bound = share_lower_bound(numerator, denominator) if numerator >= BOUND_MIN_AFFECTED else 0.0
+    status = judge_above(bound, warn, fail)
+    return (NOT_ENOUGH_DATA if status == PASS else status), bound
+
+
 def share_check(name: str, numerator: int, denominator: int, warn: float, fail: float, min_units: int,
                 what: str, of: str) -> Row:
     """A share that is bad when high: ``numerator / denominator`` against ``warn`` and ``fail``,
-    judged only with at least ``min_units`` in the denominator and, to warn or fail, at least
-    ``min_units`` affected (GrowthBook's rule for multiple exposures, applied to every share)."""
+    judged with at least ``min_units`` in the denominator and, to warn or fail, at least
+    ``min_units`` affected (GrowthBook's rule for multiple exposures, applied to every share);
+    with fewer, it warns or fails only when chance cannot explain it (:func:`few_units`)."""
     thresholds = f"warn at {pct(warn)}, fail at {pct(fail)}"
-    if denominator < min_units:
-        return Row(name, NOT_ENOUGH_DATA, numerator / denominator if denominator else None, warn, fail, denominator,
-                   f"{numerator:,} of {denominator:,} {of} {what}: too few to judge (fewer than {min_units:,}); "
-                   f"{thresholds}")
-    value = numerator / denominator
-    status = judge_above(value, warn, fail)
-    if status != PASS and numerator < min_units:
+    value = numerator / denominator if denominator else None
+    if denominator < min_units or (judge_above(value, warn, fail) != PASS and numerator < min_units):
+        status, bound = few_units(numerator, denominator, warn, fail)
+        if status != NOT_ENOUGH_DATA:
+            return Row(name, status, value, warn, fail, denominator,
+                       f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}: fewer than {min_units:,}, but "
+                       f"more than chance explains (at least {pct(bound)} at 95% confidence); {thresholds}")
+        if denominator < min_units:
+            return Row(name, NOT_ENOUGH_DATA, value, warn, fail, denominator,
+                       f"{numerator:,} of {denominator:,} {of} {what}: too few to judge (fewer than {min_units:,}); "
+                       f"{thresholds}")
         # GrowthBook's rule: a share is unhealthy only once at least min_units units are affected;
         # fewer are within what chance gives a small experiment, and too few to call either way.
         return Row(name, NOT_ENOUGH_DATA, value, warn, fail, denominator,
                    f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}: above the warn level, but fewer "
                    f"than {min_units:,}, too few to judge; {thresholds}")
-    return Row(name, status, value, warn, fail, denominator,
+    return Row(name, judge_above(value, warn, fail), value, warn, fail, denominator,
                f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}; {thresholds}")
 
 
