@@ -107,9 +107,12 @@ def test_coverage_fails_when_no_assigned_unit_matches_the_exposure_events():
     row = check_coverage(cohorts, V, readable_events=80)
     assert (row.status, row.value, row.units) == ("fail", 0.0, 80)
     assert "match no assignment" in row.detail and "80 exposure events" in row.detail
-    # too few readable events, or too few assigned units: not judged on this rule
-    assert check_coverage(cohorts, V, readable_events=9).status == "not_enough_data"
-    assert check_coverage([_cohort(9, no_exposure=9, complete=False, date=day1)], V, readable_events=80).status \
+    # from 3 assigned units and 3 readable events, as a share of few units is judged ...
+    assert check_coverage([_cohort(5, no_exposure=5, complete=False, date=day1)], V, readable_events=5).status \
+        == "fail"
+    # ... fewer are not judged on this rule
+    assert check_coverage(cohorts, V, readable_events=2).status == "not_enough_data"
+    assert check_coverage([_cohort(2, no_exposure=2, complete=False, date=day1)], V, readable_events=80).status \
         == "not_enough_data"
     # one exposed unit is not "nothing matched"
     assert check_coverage([_cohort(80, no_exposure=79, complete=False, date=day1)], V,

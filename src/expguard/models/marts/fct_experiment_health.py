@@ -259,13 +259,16 @@ def check_coverage(cohorts: list[dict], v: "Variables", readable_events: int = 0
     cohorts before the latest assignment day (a day for exposures to follow), it warns (a
     healthy experiment's units are mostly exposed at or soon after assignment); between the two
     it is not judged yet. ``readable_events``: the experiment's exposure events that were not
-    rejected; when there are some (at least the minimum) and not one assigned unit has any
-    exposure, the check fails whatever the windows: the events' unit ids match no assignment."""
+    rejected; when there are some (at least :data:`BOUND_MIN_AFFECTED`, as many assigned units)
+    and not one assigned unit has any exposure, the check fails whatever the windows: the events'
+    unit ids match no assignment."""
     warn, fail, minimum = v.exp_health_coverage_warn, v.exp_health_coverage_fail, v.exp_health_min_units
     thresholds = f"warn below {pct(warn)}, fail below {pct(fail)}"
     every = _sum(cohorts, _DAILY_COUNTS)
-    if (every["assigned_units"] >= minimum and every["no_exposure_units"] == every["assigned_units"]
-            and readable_events >= minimum):
+    # From BOUND_MIN_AFFECTED units and events, as a share of few units is judged: 5 assigned units
+    # none of which matched any of 5 exposure events is no chance either.
+    if (every["assigned_units"] >= BOUND_MIN_AFFECTED and every["no_exposure_units"] == every["assigned_units"]
+            and readable_events >= BOUND_MIN_AFFECTED):
         return Row("exposure_coverage", FAIL, 0.0, warn, fail, every["assigned_units"],
                    f"none of the {every['assigned_units']:,} assigned units has an exposure, though {readable_events:,} "
                    "exposure events carry the experiment's id: their unit ids match no assignment (compare unit_id "
