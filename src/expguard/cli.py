@@ -95,8 +95,9 @@ def input_options(command: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--assignments-format", type=click.Choice(["parquet", "csv", "json"]), default=None,
                      help="Format of --assignments when its name does not tell."),
         click.option("--events-preset", default=None, metavar="NAME",
-                     help="The events are a tracking product's export: segment, rudderstack, ga4, mixpanel, amplitude, "
-                          "posthog, statsig, statsig_events, launchdarkly (see docs/configuration.md)."),
+                     help="The events are a tracking product's export: segment, segment_warehouse, rudderstack, ga4, "
+                          "mixpanel, amplitude, posthog, statsig, statsig_events, launchdarkly (see "
+                          "docs/configuration.md)."),
         click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
                      help="Set a variable (repeatable), e.g. --var exp_exposure_max_days_after_assignment=14."),
         click.option("--engine", default=None, help="Engine: duckdb (default, in-process) or spark."),

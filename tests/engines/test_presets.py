@@ -245,9 +245,28 @@ def launchdarkly(tmp: Path) -> tuple[Path, list[dict]]:
     return path, canon
 
 
+def segment_warehouse(tmp: Path) -> tuple[Path, list[dict]]:
+    """Segment's warehouse table of the event (``experiment_viewed``) in Parquet: the properties as
+    snake_case columns, the name in ``event_text`` (``event`` its slug), the id in ``id``."""
+    rows, canon = [], []
+    for event in STORY:
+        name = name_for(event, "segment_warehouse", "Page Viewed")
+        rows.append({"id": f"ajs-{event['id']}", "anonymous_id": str(event["unit"]), "user_id": None,
+                     "event": name.lower().replace(" ", "_"), "event_text": name,
+                     "timestamp": event["at"].replace(tzinfo=UTC), "received_at": event["at"].replace(tzinfo=UTC),
+                     "context_library_name": "analytics.js", "experiment_id": event["exp"],
+                     "variation_id": None if event["var"] is None else str(event["var"]),
+                     "experiment_name": "Checkout v2"})
+        canon.append(canonical(event, name, f"ajs-{event['id']}"))
+    path = tmp / "experiment_viewed.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path, canon
+
+
 WRITERS: dict[str, Callable[[Path], tuple[Path, list[dict]]]] = {
     "segment": segment,
     "segment_raw": lambda tmp: segment(tmp, raw=True),
+    "segment_warehouse": segment_warehouse,
     "rudderstack": lambda tmp: segment(tmp, "rudderstack", as_text=True),
     "ga4": ga4,
     "mixpanel": mixpanel,
