@@ -246,3 +246,23 @@ def test_the_share_lower_bound_is_clopper_pearsons(units, data):
     affected = data.draw(st.integers(0, min(units, 60)))
     expected = 0.0 if affected == 0 else beta.ppf(0.05, affected, units - affected + 1)
     assert share_lower_bound(affected, units) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_the_unassigned_detail_says_why_it_is_or_is_not_judged():
+    from expguard.models.marts.fct_experiment_health import unassigned_detail
+
+    def detail(unassigned, assigned):
+        row = share_check("unassigned_exposures", unassigned, assigned, V.exp_health_unassigned_warn,
+                          V.exp_health_unassigned_fail, V.exp_health_min_units, "x", "assigned units")
+        return unassigned_detail(row, unassigned, assigned, V.exp_health_min_units)
+
+    few = detail(1, 80)  # 1.25%: above the warn level, one unit
+    assert few.status == "not_enough_data"
+    assert few.detail.startswith("1 unit was exposed without an assignment, against 80 assigned units (1.25%): above "
+                                 "the warn level, but fewer than 10 units, too few to judge")
+    beyond = detail(9, 90)  # 10%, at least 5.3%: more than chance
+    assert beyond.status == "fail" and "more than chance explains" in beyond.detail
+    assert detail(0, 5).detail.startswith("0 units were exposed without an assignment, against 5 assigned units: too "
+                                          "few to judge (fewer than 10 assigned)")
+    assert detail(50, 1000).detail.startswith("50 units were exposed without an assignment, against 1,000 assigned "
+                                              "units (5.00%); ")

@@ -155,6 +155,24 @@ def share_check(name: str, numerator: int, denominator: int, warn: float, fail: 
                f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}; {thresholds}")
 
 
+def unassigned_detail(row: Row, unassigned: int, assigned: int, minimum: int) -> Row:
+    """``unassigned_exposures`` told in its own words (units exposed without an assignment are not
+    a share *of* the assigned units, only weighed against them), with why it was or was not judged."""
+    if row.status in (WARN, FAIL) and unassigned < minimum:
+        why = (f" ({pct(row.value)}): fewer than {minimum:,}, but more than chance explains (at least "
+               f"{pct(share_lower_bound(unassigned, assigned))} at 95% confidence)")
+    elif assigned < minimum:
+        why = f": too few to judge (fewer than {minimum:,} assigned)"
+    elif row.status == NOT_ENOUGH_DATA:
+        why = f" ({pct(row.value)}): above the warn level, but fewer than {minimum:,} units, too few to judge"
+    else:
+        why = f" ({pct(row.value)})"
+    were = "unit was" if unassigned == 1 else "units were"
+    return Row(row.check_name, row.status, row.value, row.warn, row.fail, row.units,
+               f"{unassigned:,} {were} exposed without an assignment, against {assigned:,} assigned units{why}; "
+               f"warn at {pct(row.warn)}, fail at {pct(row.fail)}")
+
+
 # -- gathering the counts -------------------------------------------------------------------------
 
 _DAILY_COUNTS = ("assigned_units", "exposed_units", "valid_exposed_units", "no_exposure_units",
@@ -581,13 +599,8 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
                 "exposed units without an assignment, per assigned unit", "assigned units"),
             "open_alerts": check_open_alerts(alerts_by.get(eid, []), data_through, v),
         }
-        u = checks["unassigned_exposures"]
-        judged = (f" ({pct(u.value)})" if t["assigned_units"] >= minimum
-                  else f": too few to judge (fewer than {minimum:,})")
-        checks["unassigned_exposures"] = Row(
-            u.check_name, u.status, u.value, u.warn, u.fail, u.units,
-            f"{t['unassigned_exposed_units']:,} units were exposed without an assignment, against "
-            f"{t['assigned_units']:,} assigned units{judged}; warn at {pct(u.warn)}, fail at {pct(u.fail)}")
+        checks["unassigned_exposures"] = unassigned_detail(checks["unassigned_exposures"], t["unassigned_exposed_units"],
+                                                           t["assigned_units"], minimum)
         rows += [checks[name].as_row(eid) for name in HEALTH_CHECKS]
     if stream is not None:
         unattributed = [r for r in rejections if r["experiment_id"] is None]
