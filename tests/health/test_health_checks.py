@@ -266,3 +266,18 @@ def test_the_unassigned_detail_says_why_it_is_or_is_not_judged():
                                           "few to judge (fewer than 10 assigned)")
     assert detail(50, 1000).detail.startswith("50 units were exposed without an assignment, against 1,000 assigned "
                                               "units (5.00%); ")
+
+
+def test_an_experiment_id_spelled_two_ways_points_at_its_twin():
+    # EXP_A only in the exposure events, exp_a only in the assignments: each fails, and each
+    # detail names the other; ids that are merely alike (exp_01, exp_02) are not twins.
+    from expguard.models.marts.fct_experiment_health import check_assignments_present, id_twins
+
+    facts = [_facts(assigned=0, events=80, experiment_id="EXP_A"), _facts(assigned=80, events=0, experiment_id="exp_a"),
+             _facts(assigned=0, events=5, experiment_id="exp_01"), _facts(assigned=50, events=0, experiment_id="exp_02")]
+    twins = id_twins(facts)
+    assert sorted(twins) == ["EXP_A", "exp_a"]
+    row = check_assignments_present(facts[0], twins["EXP_A"])
+    assert row.status == "fail" and "the assignments have experiment 'exp_a'" in row.detail
+    row = check_exposure_events_present(facts[1], ["experiment_viewed"], twins["exp_a"])
+    assert row.status == "fail" and "exposure events carry experiment 'EXP_A'" in row.detail

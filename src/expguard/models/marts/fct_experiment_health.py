@@ -32,7 +32,7 @@ from ...core.constants import (EVENTS, FCT_ALERTS, FCT_DAILY, FCT_HEALTH, FCT_SR
 from ..python import python_model, read_inputs
 from ..verdict import FAIL, NOT_ENOUGH_DATA, PASS, WARN
 from ...core.fmt import hours as _hours, p_value as format_p_value, percent
-from ...core.names import LOOKALIKE, similarity
+from ...core.names import LOOKALIKE, normalized, similarity
 from ...core.stats import share_lower_bound, upper_quantile
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -246,13 +246,35 @@ def check_exposure_events_present(facts: dict, names: list[str], candidates: str
                               if unreadable else "") + candidates)
 
 
-def check_assignments_present(facts: dict) -> Row:
+def check_assignments_present(facts: dict, twin: str = "") -> Row:
+    """``twin``: the detail's pointer to an assigned experiment whose id differs only in case or
+    separators (:func:`id_twins`)."""
     assigned, events = facts["assigned_units"], facts["exposure_events"]
     if assigned > 0:
         return Row("assignments_present", PASS, assigned, None, 1, assigned, f"{assigned:,} units are assigned")
     return Row("assignments_present", FAIL, 0, None, 1, 0,
                f"{events:,} exposure events carry this experiment's id but it has no assignment at all: "
-               "check the experiment id in the assignment table (or that it is exported)")
+               "check the experiment id in the assignment table (or that it is exported)" + twin)
+
+
+def id_twins(facts: Iterable[dict]) -> dict[str, str]:
+    """experiment id -> a detail pointing at its twin: an experiment seen only in exposure events
+    and one seen only in assignments whose ids are the same but for case and separators
+    (``EXP_A`` and ``exp_a``): one experiment whose id is spelled two ways, which otherwise fails
+    twice with no word of the other."""
+    exposed_only = [f["experiment_id"] for f in facts if f["experiment_id"] is not None
+                    and f["assigned_units"] == 0 and f["exposure_events"] > 0]
+    assigned_only = [f["experiment_id"] for f in facts if f["experiment_id"] is not None
+                     and f["assigned_units"] > 0 and f["exposure_events"] == 0]
+    found: dict[str, str] = {}
+    for exposed in exposed_only:
+        for assigned in assigned_only:
+            if normalized(exposed) == normalized(assigned):
+                found.setdefault(exposed, f"; the assignments have experiment {assigned!r}, the same id but for case "
+                                          "or separators: one experiment spelled two ways?")
+                found.setdefault(assigned, f"; exposure events carry experiment {exposed!r}, the same id but for "
+                                           "case or separators: one experiment spelled two ways?")
+    return found
 
 
 def check_rejected(events: int, rejected: int, reasons: list[tuple[str, int]], v: "Variables",
@@ -563,6 +585,7 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
     if not stream or unreadable < v.exp_health_rejected_warn * stream["exposure_events"]:
         unreadable = 0
     rows: list[dict] = []
+    twins = id_twins(facts)
     for f in sorted((f for f in facts if f["experiment_id"] is not None), key=lambda f: f["experiment_id"]):
         eid = f["experiment_id"]
         days = daily_by.get(eid, [])
@@ -570,8 +593,9 @@ def health_rows(facts: Sequence[dict], daily: Sequence[dict], rejections: Sequen
         t = _sum(days, _DAILY_COUNTS)
         exposed, minimum = t["exposed_units"], v.exp_health_min_units
         checks = {
-            "exposure_events_present": check_exposure_events_present(f, names, candidates.get(eid, ""), unreadable),
-            "assignments_present": check_assignments_present(f),
+            "exposure_events_present": check_exposure_events_present(f, names, twins.get(eid, "") + candidates.get(eid, ""),
+                                                                     unreadable),
+            "assignments_present": check_assignments_present(f, twins.get(eid, "")),
             "rejected_exposure_events": check_rejected(f["exposure_events"], f["rejected_exposure_events"],
                                                        _top_reasons(rejections_by.get(eid, [])), v),
             "freshness": check_freshness(f, dark.get(eid, []), v, candidates.get(eid, "")),
