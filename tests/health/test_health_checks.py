@@ -281,3 +281,22 @@ def test_an_experiment_id_spelled_two_ways_points_at_its_twin():
     assert row.status == "fail" and "the assignments have experiment 'exp_a'" in row.detail
     row = check_exposure_events_present(facts[1], ["experiment_viewed"], twins["exp_a"])
     assert row.status == "fail" and "exposure events carry experiment 'EXP_A'" in row.detail
+
+
+def test_no_experiment_passes_without_its_coverage_judged():
+    """The verdict is the worst of the checks, but ``pass`` needs exposure_coverage judged: an
+    experiment of 9 units, or of open windows at a share between the thresholds, whose other
+    checks pass, is not_enough_data (it used to read "pass" on no evidence that its units saw
+    anything); a failure or warning stays the verdict whatever coverage says."""
+    from expguard.models.verdict import verdicts
+
+    def rows(coverage, other="pass"):
+        return [{"experiment_id": "e", "check_name": "exposure_events_present", "status": "pass"},
+                {"experiment_id": "e", "check_name": "exposure_coverage", "status": coverage},
+                {"experiment_id": "e", "check_name": "variation_mismatch", "status": other},
+                {"experiment_id": None, "check_name": "freshness", "status": "pass"}]
+
+    assert verdicts(rows("not_enough_data"))["e"].status == "not_enough_data"
+    assert verdicts(rows("pass"))["e"].status == "pass"
+    assert verdicts(rows("not_enough_data", other="warn"))["e"].status == "warn"
+    assert verdicts(rows("not_enough_data"))[None].status == "pass"  # the stream has no coverage check

@@ -3,7 +3,10 @@
 ``fct_experiment_health`` holds one row per (experiment, check), its open alerts included (the
 ``open_alerts`` check), so an experiment's verdict is simply the worst status among its rows:
 ``fail`` > ``warn`` > ``pass`` > ``not_enough_data`` (an experiment none of whose checks could be
-judged is ``not_enough_data``, never ``pass``). The *reason* is its first check, in the order of
+judged is ``not_enough_data``, never ``pass``), except that an experiment passes only when its
+``exposure_coverage`` was judged: whether its units saw their variation at all is the one check a
+healthy verdict cannot do without, so an experiment of 9 units, or with every window still open
+and its share between the two thresholds, is ``not_enough_data`` rather than ``pass``. The *reason* is its first check, in the order of
 :data:`~expguard.core.constants.HEALTH_CHECKS`, that has the verdict's status. The stream-wide rows
 (``experiment_id`` null) form the verdict of ``None``.
 
@@ -20,6 +23,8 @@ from typing import Iterable
 from ..core.constants import HEALTH_CHECKS, HEALTH_STATUSES
 
 PASS, WARN, FAIL, NOT_ENOUGH_DATA = "pass", "warn", "fail", "not_enough_data"
+#: The check without whose judgement no experiment passes (see the module's docstring).
+COVERAGE = "exposure_coverage"
 #: What each verdict is called where people read it (the report's badges, the run's summary).
 LABELS = {FAIL: "fail", WARN: "warn", PASS: "pass", NOT_ENOUGH_DATA: "not enough data"}
 
@@ -95,7 +100,10 @@ def verdicts(health: Iterable[dict]) -> dict[str | None, Verdict]:
     result = {}
     for key in keys:
         checks = tuple(sorted(grouped[key], key=_check_order))
-        result[key] = Verdict(key, worst(row["status"] for row in checks), checks)
+        status = worst(row["status"] for row in checks)
+        if status == PASS and any(row["check_name"] == COVERAGE and row["status"] == NOT_ENOUGH_DATA for row in checks):
+            status = NOT_ENOUGH_DATA  # nothing failed, but coverage, the one check a pass needs, was not judged
+        result[key] = Verdict(key, status, checks)
     return result
 
 
