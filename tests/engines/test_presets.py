@@ -354,3 +354,23 @@ def test_report_and_diagnose_take_a_preset_in_python(tmp_path):
     assert diagnosis.settings["exp_exposure_event_name"] == "$experiment_started"
     # the configured name is in the stream: the event-name check finds its events
     assert not any("no event is named" in note for note in diagnosis.checks[0].notes)
+
+
+@pytest.mark.parametrize("case, preset", [("segment_raw", "segment"), ("ga4", "ga4"), ("posthog", "posthog"),
+                                          ("mixpanel", "mixpanel"), ("segment_warehouse", "segment_warehouse")])
+def test_an_export_read_without_its_preset_is_told_which_preset_fits(tmp_path, case, preset):
+    """Read with the default mapping, a product's export misses a canonical column: the one-line
+    error names the presets whose expressions read only columns it has, the most specific first
+    (Mixpanel's reads only event and properties, which a Segment export has too)."""
+    from expguard.core.errors import ContractError
+
+    path, _ = WRITERS[case](tmp_path)
+    assignments = write_rows(tmp_path / "assignments.parquet", ASSIGNMENTS, ASSIGNMENT_SCHEMA)
+    with pytest.raises(ContractError) as error:
+        expguard.run(str(path), str(assignments), output_dir=str(tmp_path / "out"))
+    message = str(error.value)
+    assert "\n" not in message
+    fits = message.split("its columns fit the ")[1]
+    assert f"'{preset}'" in fits and "try --events-preset " in fits
+    if preset == "segment":
+        assert "mixpanel" not in fits

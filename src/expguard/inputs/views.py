@@ -127,15 +127,51 @@ def _columns_used(tree: exp.Expression) -> list[str]:
     return sorted({column.parts[0].name for column in tree.find_all(exp.Column)})
 
 
+def fitting_presets(available: dict[str, tuple[str, str]]) -> list[str]:
+    """The presets every one of whose expressions reads only columns the source has, and of those
+    the ones that read the most of them (the most specific fit: Mixpanel's preset reads only
+    ``event`` and ``properties``, which a Segment export has too): an export read without its
+    preset (``messageId``, ``anonymousId``, ``timestamp``, ``properties``: Segment's)."""
+    from ..settings.presets import presets
+
+    lower = {name.lower() for name in available}
+    found: dict[str, int] = {}
+    for name in presets():
+        mapping = ColumnMapping.for_events(None, name)
+        mapping = mapping.for_columns(available, lambda text, column: _columns_used(parse_expression(text, column, "events")))
+        reading = [key for key in mapping.expressions if mapping.reads_properties(key)]
+        try:
+            # the source columns each expression reads; ``properties`` in one that reads the mapped
+            # properties is that mapping, needed only when some column reads it
+            used = {column.lower() for key, text in mapping.expressions.items()
+                    if key != "properties" and key not in reading
+                    for column in _columns_used(parse_expression(text, key, "events"))}
+            if reading:
+                used |= {column.lower() for column in _columns_used(
+                    parse_expression(mapping.expressions["properties"], "properties", "events"))}
+        except ConfigError:  # pragma: no cover - the shipped presets parse
+            continue
+        if used <= lower:
+            found[name] = len(used)
+    most = max(found.values(), default=0)
+    return [name for name, count in found.items() if count == most]
+
+
 def _check_columns(trees: dict[str, exp.Expression], available: dict[str, tuple[str, str]], mapping: ColumnMapping, what: str, source: str) -> None:
     lower = {name.lower() for name in available}
     for column, tree in trees.items():
         for used in _columns_used(tree):
             if used.lower() not in lower:
                 shown = ", ".join(list(available)[:12]) + (", ..." if len(available) > 12 else "")
+                hint = ""
+                if what == "events" and mapping.preset is None:
+                    fitting = fitting_presets(available)
+                    if fitting:
+                        hint = (f"; its columns fit the {' or '.join(repr(p) for p in fitting)} preset: try "
+                                f"--events-preset {fitting[0]} (preset = \"{fitting[0]}\" in [events])")
                 raise ContractError(
                     f"{what} input {source!r} has no column {used!r} (needed for {column} = {mapping.expressions[column]!r}); "
-                    f"its columns are: {shown}"
+                    f"its columns are: {shown}{hint}"
                 )
 
 
