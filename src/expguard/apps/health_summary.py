@@ -113,9 +113,7 @@ def rejected_line(rejected: "RejectedEvents | None") -> str | None:
 
 def one_line(found: dict[str | None, Verdict], level: str) -> str:
     """The stderr line of ``--fail-on``: which experiments reached ``level``, each with its reason."""
-    from ..models.verdict import reaches
-
-    from ..models.verdict import FAIL
+    from ..models.verdict import FAIL, reaches
 
     hit = [v for v in problems(found) if reaches(v.status, level)]
     shown = "; ".join(f"{v.experiment_id if v.experiment_id is not None else '(stream)'} {v.status} "

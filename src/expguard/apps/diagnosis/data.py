@@ -62,8 +62,8 @@ class Observations:
     """Everything the checks look at, for one experiment: small lists of row dicts.
 
     ``event_names`` and ``ingestion_lag`` are None when the check could not run; ``events_note``
-    and ``lag_note`` say why. ``health`` holds the experiment's rows of ``fct_experiment_health`` and the stream's
-    (None when they were not read), the source of its verdict.
+    and ``lag_note`` say why. ``health`` holds the experiment's rows of ``fct_experiment_health``
+    and the stream's (None when they were not read), the source of their verdicts.
     """
 
     experiment_id: str
