@@ -87,6 +87,11 @@ def _experiments(engine: "Engine") -> list[str]:
     return sorted(row["experiment_id"] for row in rows)
 
 
+def _stream_health(engine: "Engine") -> list[dict]:
+    """The event stream's own rows of fct_experiment_health (experiment_id null)."""
+    return engine.fetch(exp.select("*").from_(FCT_HEALTH).where("experiment_id is null"))
+
+
 def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_ingested_at: bool,
             events_note: str | None = None) -> Observations:
     """Run every diagnose query for ``experiment_id`` on an engine that holds the models (and
@@ -94,7 +99,7 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
     known = _experiments(engine)
     if experiment_id not in known:
         listed = ", ".join(known[:12]) + (", ..." if len(known) > 12 else "")
-        stream = verdicts(engine.fetch(exp.select("*").from_(FCT_HEALTH).where("experiment_id is null"))).get(None)
+        stream = verdicts(_stream_health(engine)).get(None)
         why = ""
         if stream is not None and stream.status in ("fail", "warn") and stream.reason is not None:
             # no experiment at all is often the stream's fault: say its verdict, as run does
@@ -105,7 +110,7 @@ def collect(engine: "Engine", experiment_id: str, *, has_events: bool, has_inges
     for attribute, model in _EXPERIMENT_ROWS.items():
         setattr(found, attribute, engine.fetch(experiment_rows(model, experiment_id)))
     # and the event stream's own rows (experiment_id null: stale, unreadable experiment ids)
-    found.health = [*found.health, *engine.fetch(exp.select("*").from_(FCT_HEALTH).where("experiment_id is null"))]
+    found.health = [*found.health, *_stream_health(engine)]
     found.deduped_daily = engine.fetch(query("deduped_exposures_daily", experiment_id=experiment_id))
     found.timing = engine.fetch(query("exposure_timing_daily", experiment_id=experiment_id))
     if has_events:

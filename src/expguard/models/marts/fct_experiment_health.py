@@ -136,7 +136,8 @@ def share_check(name: str, numerator: int, denominator: int, warn: float, fail: 
     with fewer, it warns or fails only when chance cannot explain it (:func:`few_units`)."""
     thresholds = f"warn at {pct(warn)}, fail at {pct(fail)}"
     value = numerator / denominator if denominator else None
-    if denominator < min_units or (judge_above(value, warn, fail) != PASS and numerator < min_units):
+    judged = judge_above(value, warn, fail) if denominator >= min_units else None
+    if judged is None or (judged != PASS and numerator < min_units):
         status, bound = few_units(numerator, denominator, warn, fail)
         if status != NOT_ENOUGH_DATA:
             return Row(name, status, value, warn, fail, denominator,
@@ -151,7 +152,7 @@ def share_check(name: str, numerator: int, denominator: int, warn: float, fail: 
         return Row(name, NOT_ENOUGH_DATA, value, warn, fail, denominator,
                    f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}: above the warn level, but fewer "
                    f"than {min_units:,}, too few to judge; {thresholds}")
-    return Row(name, judge_above(value, warn, fail), value, warn, fail, denominator,
+    return Row(name, judged, value, warn, fail, denominator,
                f"{numerator:,} of {denominator:,} {of} ({pct(value)}) {what}; {thresholds}")
 
 
